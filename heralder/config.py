@@ -1,0 +1,591 @@
+"""Load one TOML setup file into frozen, validated dataclasses (DESIGN §7).
+
+Every section of the file is a dataclass below; an unknown key, a value of the wrong type, a missing
+required key or a value a section rejects raises :class:`~heralder.errors.ConfigError` naming the
+key, the file and the line. Nothing else in heralder reads TOML.
+
+Examples
+--------
+>>> cfg = load_config("examples/simulated.toml")          # doctest: +SKIP
+>>> cfg.detector.eta, cfg.devices.counter.address          # doctest: +SKIP
+(0.7, 'sim://sr400')
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import tomli_w
+
+from heralder.errors import ConfigError
+from heralder.estimation.detector import DetectorModel
+
+__all__ = [
+    "AtomsConfig",
+    "Config",
+    "DeviceConfig",
+    "DevicesConfig",
+    "EngineConfig",
+    "EstimatorConfig",
+    "FaultConfig",
+    "GuiConfig",
+    "PolicyConfig",
+    "RunConfig",
+    "StorageConfig",
+    "config_from_dict",
+    "config_to_dict",
+    "dump_config",
+    "load_config",
+    "updated_config",
+]
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Name a run and set how many shots it takes.
+
+    Attributes
+    ----------
+    name
+        Short label stored with the data.
+    seed
+        Master seed; every random stream of the run is spawned from it.
+    shots
+        Number of heralding shots.
+    mode
+        ``"stepped"`` (the host sets the switch before each pulse) or ``"streamed"``
+        (hardware-clocked alternation read from a time tagger).
+    realtime
+        Pace a simulated lab to the wall clock instead of running as fast as possible.
+    operator, notes
+        Free text stored with the data.
+    """
+
+    name: str = "heralder"
+    seed: int = 0
+    shots: int = 100
+    mode: Literal["stepped", "streamed"] = "stepped"
+    realtime: bool = False
+    operator: str = ""
+    notes: str = ""
+
+    def __post_init__(self) -> None:
+        if self.seed < 0:
+            raise ValueError(f"seed must be >= 0, got {self.seed}")
+        if self.shots < 1:
+            raise ValueError(f"shots must be >= 1, got {self.shots}")
+
+
+@dataclass(frozen=True)
+class AtomsConfig:
+    """Describe the atoms and the cavity coupling (the physics of a real or simulated lab).
+
+    Attributes
+    ----------
+    n_atoms
+        Number N of spin-1 atoms, all prepared in m_F = 0.
+    preset
+        Named parameter set: ``"paper"`` ({g, κ, γ}/2π = {10, 0.2, 6} MHz, Ω/Δ = 0.01),
+        ``"bad-cavity"``, or ``"custom"`` (the fields below).
+    g_hz, kappa_hz, gamma_hz
+        {g, κ, γ}/2π in Hz (used by the ``custom`` preset).
+    omega_over_delta_tc, omega_over_delta_antitc
+        Ω₋/Δ and Ω₊/Δ of the two drive polarisations (``custom`` preset).
+    fixed_s
+        Simulated labs only: use this spin length for every shot instead of drawing from |c_S|².
+    """
+
+    n_atoms: int = 1000
+    preset: Literal["paper", "bad-cavity", "custom"] = "paper"
+    g_hz: float = 10e6
+    kappa_hz: float = 0.2e6
+    gamma_hz: float = 6e6
+    omega_over_delta_tc: float = 0.01
+    omega_over_delta_antitc: float = 0.01
+    fixed_s: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.n_atoms < 1:
+            raise ValueError(f"n_atoms must be >= 1, got {self.n_atoms}")
+        for name in ("g_hz", "kappa_hz", "gamma_hz", "omega_over_delta_tc",
+                     "omega_over_delta_antitc"):
+            if not getattr(self, name) > 0.0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        if self.fixed_s is not None and not (
+            0 <= self.fixed_s <= self.n_atoms and (self.n_atoms - self.fixed_s) % 2 == 0
+        ):
+            raise ValueError(
+                f"fixed_s must lie in [0, n_atoms] with the parity of n_atoms "
+                f"({self.n_atoms}), got {self.fixed_s}"
+            )
+
+
+@dataclass(frozen=True)
+class EstimatorConfig:
+    """Choose how the posterior over S is computed.
+
+    Attributes
+    ----------
+    backend
+        ``"numpy"`` (reference), ``"numba"`` (compiled) or ``"auto"`` (compiled when installed).
+    use_arrival_times
+        Update with photon arrival times when the source delivers tags.
+    prune_nats
+        Drop values of S whose log-posterior is this far below the maximum.
+    outlier_rho
+        Weight of the S-independent outlier component of the likelihood.
+    """
+
+    backend: Literal["auto", "numpy", "numba"] = "auto"
+    use_arrival_times: bool = False
+    prune_nats: float = 50.0
+    outlier_rho: float = 1e-9
+
+    def __post_init__(self) -> None:
+        if not self.prune_nats > 0:
+            raise ValueError(f"prune_nats must be > 0, got {self.prune_nats}")
+        if not 0.0 <= self.outlier_rho < 1.0:
+            raise ValueError(f"outlier_rho must lie in [0, 1), got {self.outlier_rho}")
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """Choose when to stop switching and herald (notes/estimator.md §7).
+
+    Attributes
+    ----------
+    kind
+        ``"fixed"`` (a fixed number of pulses), ``"pmax"`` (stop when max p ≥ threshold),
+        ``"qfi_fraction"`` (stop when F(ρ) ≥ fraction × Σ p_S F_S) or ``"voi"`` (decision-theoretic
+        value of information, rule (d)).
+    n_pulses
+        Pulses per shot for ``fixed``.
+    pmax_threshold
+        Threshold for ``pmax``.
+    qfi_fraction
+        Threshold for ``qfi_fraction``.
+    voi_cost
+        Cost c of one more pulse for ``voi``, as a fraction of F_ideal.
+    min_pulses, max_pulses
+        Guard rails for every policy.
+    """
+
+    kind: Literal["fixed", "pmax", "qfi_fraction", "voi"] = "voi"
+    n_pulses: int = 10
+    pmax_threshold: float = 0.99
+    qfi_fraction: float = 0.95
+    voi_cost: float = 1e-4
+    min_pulses: int = 2
+    max_pulses: int = 400
+
+    def __post_init__(self) -> None:
+        if self.n_pulses < 1:
+            raise ValueError(f"n_pulses must be >= 1, got {self.n_pulses}")
+        if not 0.0 < self.pmax_threshold <= 1.0:
+            raise ValueError(f"pmax_threshold must lie in (0, 1], got {self.pmax_threshold}")
+        if not 0.0 < self.qfi_fraction <= 1.0:
+            raise ValueError(f"qfi_fraction must lie in (0, 1], got {self.qfi_fraction}")
+        if not self.voi_cost > 0.0:
+            raise ValueError(f"voi_cost must be > 0, got {self.voi_cost}")
+        if not 1 <= self.min_pulses <= self.max_pulses:
+            raise ValueError(
+                f"need 1 <= min_pulses <= max_pulses, got {self.min_pulses} and {self.max_pulses}"
+            )
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Set the engine's timing, deadlines and reactions to faults.
+
+    Attributes
+    ----------
+    pulse_period_s
+        Time from one pulse to the next (gate + switch settle + margin).
+    decision_deadline_s
+        Time from data in to switch acknowledged before a decision counts as late.
+    read_timeout_s
+        Timeout of every device read.
+    on_deadline_miss
+        ``"stop"`` heralds the shot with what is known; ``"continue"`` records the miss and goes on.
+    on_device_error
+        ``"stop"`` ends the run; ``"continue"`` marks the shot failed, reopens the device and
+        goes on.
+    """
+
+    pulse_period_s: float = 200e-6
+    decision_deadline_s: float = 1e-3
+    read_timeout_s: float = 1.0
+    on_deadline_miss: Literal["stop", "continue"] = "continue"
+    on_device_error: Literal["stop", "continue"] = "stop"
+
+    def __post_init__(self) -> None:
+        for name in ("pulse_period_s", "decision_deadline_s", "read_timeout_s"):
+            if not getattr(self, name) > 0.0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
+
+
+@dataclass(frozen=True)
+class DeviceConfig:
+    """Say which driver talks to a device and where it is.
+
+    Attributes
+    ----------
+    driver
+        Registry name of the driver (``sr400``, ``keysight_53230a``, ``swabian``, ``lcc25``,
+        ``keysight_33500``, or a ``virtual_*`` in-process simulator).
+    address
+        VISA resource string, serial port, ``socket://host:port`` or ``sim://<instrument>``.
+    timeout_s
+        Default timeout of every exchange with the device.
+    settings
+        Driver-specific settings; the driver validates them when it is built.
+    """
+
+    driver: str
+    address: str
+    timeout_s: float = 1.0
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.driver:
+            raise ValueError("driver must not be empty")
+        if not self.address:
+            raise ValueError("address must not be empty")
+        if not self.timeout_s > 0.0:
+            raise ValueError(f"timeout_s must be > 0, got {self.timeout_s}")
+
+
+@dataclass(frozen=True)
+class DevicesConfig:
+    """Assign a device to each role of the experiment (any may be absent)."""
+
+    counter: DeviceConfig | None = None
+    tagger: DeviceConfig | None = None
+    switch: DeviceConfig | None = None
+    trigger: DeviceConfig | None = None
+
+    def items(self) -> list[tuple[str, DeviceConfig]]:
+        """Return the configured ``(role, device)`` pairs in a fixed order."""
+        roles = ("counter", "tagger", "switch", "trigger")
+        return [(role, getattr(self, role)) for role in roles if getattr(self, role) is not None]
+
+
+@dataclass(frozen=True)
+class FaultConfig:
+    """Script one injected fault of a simulated device (``[[faults]]`` tables).
+
+    Attributes
+    ----------
+    device
+        Role of the device the fault hits (``counter``, ``switch``, ...).
+    kind
+        What goes wrong.
+    after_commands
+        Number of commands the device answers normally before the fault starts.
+    probability
+        Probability per command once started (1 = every command).
+    delay_s
+        Extra reply delay for ``slow_reply``.
+    """
+
+    device: str
+    kind: Literal[
+        "no_reply", "slow_reply", "disconnect", "garbage", "truncated_block", "error_state",
+        "switch_stuck", "switch_late",
+    ]
+    after_commands: int = 0
+    probability: float = 1.0
+    delay_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.after_commands < 0:
+            raise ValueError(f"after_commands must be >= 0, got {self.after_commands}")
+        if not 0.0 <= self.probability <= 1.0:
+            raise ValueError(f"probability must lie in [0, 1], got {self.probability}")
+        if not self.delay_s >= 0.0:
+            raise ValueError(f"delay_s must be >= 0, got {self.delay_s}")
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    """Say where and how runs are recorded (DESIGN §6).
+
+    Attributes
+    ----------
+    root
+        Directory under which ``<date>/<time>_<uid>/`` run folders are made.
+    queue_size
+        Capacity of the writer queue, in records; a full queue is reported as backpressure.
+    posterior_stride
+        Store the full posterior every this many pulses (0: only at the herald).
+    """
+
+    root: str = "runs"
+    queue_size: int = 10000
+    posterior_stride: int = 0
+
+    def __post_init__(self) -> None:
+        if self.queue_size < 1:
+            raise ValueError(f"queue_size must be >= 1, got {self.queue_size}")
+        if self.posterior_stride < 0:
+            raise ValueError(f"posterior_stride must be >= 0, got {self.posterior_stride}")
+
+
+@dataclass(frozen=True)
+class GuiConfig:
+    """Set how the GUI refreshes and how much history it keeps."""
+
+    refresh_hz: float = 25.0
+    history_pulses: int = 2000
+    history_shots: int = 10000
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.refresh_hz <= 200.0:
+            raise ValueError(f"refresh_hz must lie in (0, 200], got {self.refresh_hz}")
+        if self.history_pulses < 10 or self.history_shots < 10:
+            raise ValueError("history_pulses and history_shots must be >= 10")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Hold one complete, validated setup."""
+
+    run: RunConfig = field(default_factory=RunConfig)
+    atoms: AtomsConfig = field(default_factory=AtomsConfig)
+    detector: DetectorModel = field(default_factory=DetectorModel)
+    estimator: EstimatorConfig = field(default_factory=EstimatorConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    devices: DevicesConfig = field(default_factory=DevicesConfig)
+    faults: tuple[FaultConfig, ...] = ()
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    gui: GuiConfig = field(default_factory=GuiConfig)
+    source: str | None = field(default=None, compare=False)
+
+
+# --------------------------------------------------------------------------------------------
+# Building dataclasses from TOML tables
+
+
+class _Context:
+    """Carry the file name and text so that errors can name the line of a key."""
+
+    def __init__(self, path: str | None, text: str | None) -> None:
+        self.path = path
+        self.text = text
+
+    def error(self, key: str, message: str) -> ConfigError:
+        return ConfigError(message, path=self.path, key=key or None, line=self.line_of(key))
+
+    def line_of(self, key: str) -> int | None:
+        """Return the 1-based line where ``key`` (dotted) is set or its table starts."""
+        if self.text is None or not key:
+            return None
+        parts = [re.sub(r"\[\d+\]$", "", p) for p in key.split(".")]
+        table: list[str] = []
+        header_line: dict[str, int] = {}
+        for number, raw in enumerate(self.text.splitlines(), start=1):
+            line = raw.split("#", 1)[0].strip()
+            header = re.fullmatch(r"\[\[?\s*([^\]]+?)\s*\]\]?", line)
+            if header:
+                table = [p.strip().strip("\"'") for p in header.group(1).split(".")]
+                header_line.setdefault(".".join(table), number)
+                if table == parts:
+                    return number
+                continue
+            assign = re.match(r"([A-Za-z0-9_.\-\"' ]+?)\s*=", line)
+            if assign:
+                keys = [p.strip().strip("\"'") for p in assign.group(1).split(".")]
+                if table + keys == parts:
+                    return number
+        for depth in range(len(parts) - 1, 0, -1):
+            prefix = ".".join(parts[:depth])
+            if prefix in header_line:
+                return header_line[prefix]
+        return None
+
+
+def _type_name(tp: Any) -> str:
+    if typing.get_origin(tp) is Literal:
+        return " or ".join(repr(a) for a in typing.get_args(tp))
+    return getattr(tp, "__name__", str(tp))
+
+
+def _convert(value: Any, tp: Any, key: str, ctx: _Context) -> Any:
+    """Return ``value`` checked (and, for tables, built) against the annotation ``tp``."""
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(options) != 1:
+            raise TypeError(f"unsupported annotation {tp!r} for {key}")
+        return _convert(value, options[0], key, ctx)
+    if origin is Literal:
+        choices = typing.get_args(tp)
+        if value not in choices or isinstance(value, bool) != isinstance(choices[0], bool):
+            raise ctx.error(key, f"must be one of {_type_name(tp)}, got {value!r}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise ctx.error(key, f"must be an array, got {type(value).__name__}")
+        (item_tp, _ellipsis) = typing.get_args(tp)
+        return tuple(_convert(v, item_tp, f"{key}[{i}]", ctx) for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ctx.error(key, f"must be a table, got {type(value).__name__}")
+        return dict(value)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ctx.error(key, f"must be a table, got {type(value).__name__}")
+        return _build(tp, value, key, ctx)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ctx.error(key, f"must be true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ctx.error(key, f"must be an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ctx.error(key, f"must be a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ctx.error(key, f"must be a string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported annotation {tp!r} for {key}")
+
+
+def _build(cls: type, table: dict[str, Any], prefix: str, ctx: _Context) -> Any:
+    """Build dataclass ``cls`` from ``table``, naming ``prefix.key`` in every error."""
+
+    def dotted(name: str) -> str:
+        return f"{prefix}.{name}" if prefix else name
+
+    normalise = getattr(cls, "normalise_config_table", None)
+    if normalise is not None:
+        try:
+            table = normalise(table)
+        except ValueError as exc:
+            raise ctx.error(prefix, str(exc)) from None
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init and f.name != "source"}
+    unknown = sorted(set(table) - set(fields))
+    if unknown:
+        raise ctx.error(
+            dotted(unknown[0]),
+            f"unknown key '{unknown[0]}' (valid keys: {', '.join(sorted(fields))})",
+        )
+    kwargs: dict[str, Any] = {}
+    for name, fld in fields.items():
+        if name in table:
+            kwargs[name] = _convert(table[name], hints[name], dotted(name), ctx)
+        elif fld.default is dataclasses.MISSING and fld.default_factory is dataclasses.MISSING:
+            raise ctx.error(dotted(name), f"missing required key '{name}'")
+    try:
+        return cls(**kwargs)
+    except ValueError as exc:
+        bad = next((n for n in kwargs if re.match(rf"\b{n}\b", str(exc))), None)
+        raise ctx.error(dotted(bad) if bad else prefix, str(exc)) from None
+
+
+def config_from_dict(
+    data: dict[str, Any], *, path: str | None = None, text: str | None = None
+) -> Config:
+    """Build a validated :class:`Config` from a parsed TOML document.
+
+    Raises
+    ------
+    ConfigError
+        If a key is unknown, missing or has a value the section rejects.
+    """
+    config = _build(Config, data, "", _Context(path, text))
+    return dataclasses.replace(config, source=path)
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate the TOML setup file at ``path``.
+
+    Raises
+    ------
+    ConfigError
+        If the file is missing, unreadable, not TOML, or any value is invalid; the message names
+        the file, the key and its line.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("no such file", path=str(path)) from None
+    except UnicodeDecodeError:
+        raise ConfigError("not a TOML file (not UTF-8 text)", path=str(path)) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror}", path=str(path)) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"\(at line (\d+), column \d+\)", str(exc))
+        raise ConfigError(
+            f"not valid TOML: {str(exc).split(' (at line')[0]}",
+            path=str(path),
+            line=int(match.group(1)) if match else None,
+        ) from None
+    return config_from_dict(data, path=str(path), text=text)
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    """Return ``config`` (or any section) as plain TOML-ready data, dropping unset options."""
+
+    def plain(value: Any) -> Any:
+        if dataclasses.is_dataclass(value):
+            return {
+                f.name: plain(getattr(value, f.name))
+                for f in dataclasses.fields(value)
+                if f.name != "source" and getattr(value, f.name) is not None
+            }
+        if isinstance(value, tuple):
+            return [plain(v) for v in value]
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        return value
+
+    return plain(config)
+
+
+def dump_config(config: Config) -> str:
+    """Return ``config`` as TOML text that :func:`load_config` reads back unchanged."""
+    return tomli_w.dumps(config_to_dict(config))
+
+
+def updated_config(config: Config, changes: dict[str, Any]) -> Config:
+    """Return a copy of ``config`` with dotted-key ``changes`` applied and validated.
+
+    Parameters
+    ----------
+    changes
+        For example ``{"policy.kind": "pmax", "detector.eta": 0.6}``.
+
+    Raises
+    ------
+    ConfigError
+        If a key is unknown or a value is invalid.
+    """
+    data = config_to_dict(config)
+    for dotted_key, value in changes.items():
+        node = data
+        *parents, leaf = dotted_key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"'{part}' is not a table", key=dotted_key)
+        node[leaf] = value
+    return dataclasses.replace(config_from_dict(data), source=config.source)
