@@ -21,7 +21,15 @@ from heralder.config import Config, DeviceConfig
 from heralder.control.clock import Clock, WallClock
 from heralder.errors import ConfigError
 
-__all__ = ["BUILTIN_DRIVERS", "DeviceContext", "available_drivers", "build_device", "register"]
+__all__ = [
+    "BUILTIN_DRIVERS",
+    "DeviceContext",
+    "active_context",
+    "available_drivers",
+    "build_device",
+    "build_devices",
+    "register",
+]
 
 
 @dataclass
@@ -61,6 +69,19 @@ BUILTIN_DRIVERS: dict[str, str] = {
 }
 
 _registered: dict[str, Factory] = {}
+_active_context: DeviceContext | None = None
+
+
+def active_context() -> DeviceContext:
+    """Return the context of the devices built last by :func:`build_devices`.
+
+    Byte-level emulators reached through a ``sim://`` URL are opened by pyserial, not by a factory;
+    they find the run's clock, seed, config and shared virtual lab here.
+    """
+    global _active_context
+    if _active_context is None:
+        _active_context = DeviceContext()
+    return _active_context
 
 
 def register(name: str, factory: Factory) -> None:
@@ -120,3 +141,23 @@ def build_device(role: str, device: DeviceConfig, context: DeviceContext | None 
         raise
     except ValueError as exc:
         raise ConfigError(str(exc), key=where) from None
+
+
+def build_devices(config: Config, context: DeviceContext | None = None) -> dict[str, Any]:
+    """Build every configured device of ``config`` (closed), sharing one context.
+
+    The context becomes :func:`active_context`, so ``sim://`` emulators opened later share the same
+    virtual lab as in-process simulated devices.
+
+    Raises
+    ------
+    ConfigError
+        If any driver is unknown or rejects its settings, before any device is opened.
+    """
+    global _active_context
+    if context is None:
+        context = DeviceContext(seed=config.run.seed, config=config)
+    elif context.config is None:
+        context.config = config
+    _active_context = context
+    return {role: build_device(role, device, context) for role, device in config.devices.items()}

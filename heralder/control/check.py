@@ -7,7 +7,7 @@ import json
 
 from heralder.config import load_config
 from heralder.errors import HeralderError
-from heralder.registry import DeviceContext, build_device
+from heralder.registry import DeviceContext, build_devices
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -30,10 +30,9 @@ def check_devices(config_path: str) -> list[tuple[str, bool, str]]:
         If the file is invalid or names an unknown driver (before any device is touched).
     """
     config = load_config(config_path)
-    context = DeviceContext(seed=config.run.seed, config=config)
-    devices = [(role, build_device(role, dev, context)) for role, dev in config.devices.items()]
+    devices = build_devices(config, DeviceContext(seed=config.run.seed, config=config))
     results: list[tuple[str, bool, str]] = []
-    for role, device in devices:
+    for role, device in devices.items():
         try:
             device.open()
             try:
