@@ -36,6 +36,7 @@ __all__ = [
     "EstimatorConfig",
     "FaultConfig",
     "GuiConfig",
+    "LabConfig",
     "PolicyConfig",
     "RunConfig",
     "StorageConfig",
@@ -124,6 +125,64 @@ class AtomsConfig:
             raise ValueError(
                 f"fixed_s must lie in [0, n_atoms] with the parity of n_atoms "
                 f"({self.n_atoms}), got {self.fixed_s}"
+            )
+
+
+@dataclass(frozen=True)
+class LabConfig:
+    """Describe what a simulated lab does beyond the estimator's model (``[lab]``; DESIGN §5).
+
+    Attributes
+    ----------
+    jitter_s
+        Standard deviation of the Gaussian timing jitter of every registered click, seconds.
+    background_rate_hz
+        Stray-light clicks per second on top of the detector's dark counts (Poisson).
+    afterpulse_delay_s
+        Mean delay (exponential) of an afterpulse after its parent click's dead time ends.
+    switch_settle_s
+        Time from a switch request until the new polarisation is clean, seconds.
+    switch_failure
+        ``"none"``; ``"stuck"`` (a request is acknowledged but the optics do not change) or
+        ``"late"`` (the optics change ``switch_late_s`` after the settle time).
+    switch_failure_prob
+        Probability per request that the failure happens (when ``switch_failure`` is not none).
+    switch_late_s
+        Extra delay of a late switch, seconds.
+    jump_kernel
+        Relative weights of ΔS = −2, −1, 0, +1, +2 when a free-space scattering event corrupts S
+        (DESIGN §10: uniform over −1, 0, +1 in v1).
+    detector
+        The TRUE detector when it differs from the estimator's ``[detector]`` (model-mismatch
+        studies); ``None`` means the lab's detector is exactly ``[detector]``.
+    """
+
+    jitter_s: float = 0.0
+    background_rate_hz: float = 0.0
+    afterpulse_delay_s: float = 50e-9
+    switch_settle_s: float = 1e-6
+    switch_failure: Literal["none", "stuck", "late"] = "none"
+    switch_failure_prob: float = 1.0
+    switch_late_s: float = 0.0
+    jump_kernel: tuple[float, ...] = (0.0, 1.0, 1.0, 1.0, 0.0)
+    detector: DetectorModel | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("jitter_s", "background_rate_hz", "afterpulse_delay_s", "switch_settle_s",
+                     "switch_late_s"):
+            value = getattr(self, name)
+            if not (0.0 <= value < float("inf")):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        if not 0.0 <= self.switch_failure_prob <= 1.0:
+            raise ValueError(
+                f"switch_failure_prob must lie in [0, 1], got {self.switch_failure_prob!r}"
+            )
+        kernel = self.jump_kernel
+        if (len(kernel) != 5 or not all(0.0 <= w < float("inf") for w in kernel)
+                or sum(kernel) <= 0.0):
+            raise ValueError(
+                f"jump_kernel must be 5 finite weights >= 0 (ΔS = -2..+2) with a positive sum, "
+                f"got {kernel!r}"
             )
 
 
@@ -367,6 +426,7 @@ class Config:
     faults: tuple[FaultConfig, ...] = ()
     storage: StorageConfig = field(default_factory=StorageConfig)
     gui: GuiConfig = field(default_factory=GuiConfig)
+    lab: LabConfig = field(default_factory=LabConfig)
     source: str | None = field(default=None, compare=False)
 
 
