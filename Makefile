@@ -37,16 +37,18 @@ syslibs:
 	@if ! command -v dpkg-query >/dev/null; then echo "syslibs: not a Debian system, skipping"; exit 0; fi; \
 	missing=""; \
 	for p in $(QT_DEBS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
-	if ! $(PYTHON) -c "import ensurepip, venv" 2>/dev/null && [ ! -x $(PY) ]; then \
-	  missing="$$missing python3-venv"; fi; \
 	if [ -z "$$missing" ]; then echo "syslibs: all present ($(QT_DEBS))"; exit 0; fi; \
 	echo "syslibs: installing$$missing"; \
 	SUDO=""; [ "$$(id -u)" -ne 0 ] && SUDO=sudo; \
 	$$SUDO apt-get update -qq && \
 	DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing
 
+# Debian's python3 needs python3-venv for ensurepip; install it if the first try fails.
 $(PY):
-	$(PYTHON) -m venv $(VENV)
+	@$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); echo "setup: installing python3-venv"; \
+	  SUDO=""; [ "$$(id -u)" -ne 0 ] && SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+	    --no-install-recommends python3-venv && $(PYTHON) -m venv $(VENV); }
 	$(PY) -m pip install -q --upgrade pip
 
 $(STAMP): pyproject.toml | $(PY)
