@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from heralder.config import load_config
+from heralder.config import Config, load_config
 from heralder.errors import HeralderError
 from heralder.registry import DeviceContext, build_devices
 
@@ -29,7 +29,11 @@ def check_devices(config_path: str) -> list[tuple[str, bool, str]]:
     ConfigError
         If the file is invalid or names an unknown driver (before any device is touched).
     """
-    config = load_config(config_path)
+    return check_config(load_config(config_path))
+
+
+def check_config(config: Config) -> list[tuple[str, bool, str]]:
+    """Open, identify and close every device of a loaded config (see :func:`check_devices`)."""
     devices = build_devices(config, DeviceContext(seed=config.run.seed, config=config))
     results: list[tuple[str, bool, str]] = []
     for role, device in devices.items():

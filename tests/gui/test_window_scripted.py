@@ -1,0 +1,112 @@
+"""Exercise the window's widgets against a scripted engine (no devices involved)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from heralder.gui.app import simulated_config
+from heralder.gui.main_window import MainWindow
+from heralder.gui.settings_form import FIELDS, THRESHOLD_KEYS, config_value, parse_text
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PyQt6.QtCore import Qt
+
+from heralder.config import load_config, updated_config
+from heralder.control.snapshot import EngineSnapshot, EngineState
+
+LEFT = Qt.MouseButton.LeftButton
+
+
+def make_window(qtbot, factory, **changes):
+    window = MainWindow(updated_config(simulated_config(), changes), factory=factory)
+    qtbot.addWidget(window)
+    window.show()
+    return window
+
+
+def type_into(qtbot, edit, text):
+    edit.setFocus()
+    edit.selectAll()
+    qtbot.keyClicks(edit, text)
+    qtbot.keyClick(edit, Qt.Key.Key_Return)
+
+
+def test_run_to_the_end_fills_plots_and_status(qtbot, scripted):
+    window = make_window(qtbot, scripted, **{"run.shots": 5})
+    qtbot.mouseClick(window.run_panel.start_button, LEFT)
+    with qtbot.waitSignal(window.bridge.run_ended, timeout=10_000):
+        pass
+    assert window.last_snapshot.state is EngineState.FINISHED
+    assert window.status.labels["heralded"].text() == "heralded 5"
+    assert len(window.plots.counts_tc.getData()[0]) > 0
+    assert window.run_panel.start_button.isEnabled()
+    assert not window.run_panel.stop_button.isEnabled()
+
+
+def test_bad_values_are_refused_beside_their_field(qtbot, scripted):
+    window = make_window(qtbot, scripted)
+    form = window.setup.form
+    type_into(qtbot, form.edit("detector.eta"), "1.5")
+    assert "eta must lie in [0, 1]" in form.error_text("detector.eta")
+    assert window.config.detector.eta == 0.7
+    type_into(qtbot, form.edit("atoms.n_atoms"), "ten")
+    assert "must be an integer" in form.error_text("atoms.n_atoms")
+    type_into(qtbot, form.edit("detector.eta"), "0.5")
+    assert form.error_text("detector.eta") == ""
+    assert window.config.detector.eta == 0.5
+    assert "must be an integer" in form.error_text("atoms.n_atoms")
+
+
+def test_policy_kind_relabels_the_threshold_field(qtbot, scripted):
+    window = make_window(qtbot, scripted)
+    assert window.apply_change("policy.kind", "pmax")
+    key, _label = THRESHOLD_KEYS["pmax"]
+    type_into(qtbot, window.setup.form.edit(key), "0")
+    assert "pmax_threshold must lie in (0, 1]" in window.setup.form.error_text(key)
+    type_into(qtbot, window.setup.form.edit(key), "0.95")
+    assert window.config.policy.pmax_threshold == 0.95
+    assert window.plots.threshold.isVisible()
+
+
+def test_nothing_typed_crashes_the_window(qtbot, scripted):
+    window = make_window(qtbot, scripted)
+    keys = [key for key, _ in FIELDS] + [key for key, _ in THRESHOLD_KEYS.values()]
+
+    @settings(max_examples=200, deadline=None)
+    @given(text=st.text(max_size=30), key=st.sampled_from(keys))
+    def type_anything(text, key):
+        before = window.config
+        value = parse_text(text)
+        if window.apply_change(key, value):
+            assert config_value(window.config, key) == value
+        else:
+            assert window.config is before
+            assert window.log.text().splitlines()[-1].startswith("WARNING refused " + key)
+
+    type_anything()
+
+
+def test_setup_round_trips_through_toml_and_bad_files_are_refused(qtbot, scripted, tmp_path):
+    window = make_window(qtbot, scripted)
+    window.apply_change("policy.kind", "pmax")
+    path = tmp_path / "setup.toml"
+    assert window.save_path(path)
+    assert load_config(path).policy.kind == "pmax"
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[detector]\neta = 3\n")
+    assert not window.load_path(bad)
+    assert "bad.toml:2: detector.eta" in window.notice.label.text()
+    assert window.config.policy.kind == "pmax"
+    assert window.load_path(path)
+    assert window.setup.source_label.text().endswith("setup.toml")
+    assert not window.save_path(tmp_path / "no" / "such" / "dir.toml")
+
+
+def test_log_scale_posterior_with_zeros_raises_no_warning(qtbot, scripted):
+    window = make_window(qtbot, scripted)
+    window.plots.log_posterior.setChecked(True)
+    snap = EngineSnapshot(posterior_s=np.arange(0, 10, 2), posterior_p=np.array([0, .5, .5, 0, 0]))
+    window.plots.show_snapshot(snap)
+    assert math.isfinite(float(np.min(window.plots.posterior.getData()[1])))
+    window.plots.log_posterior.setChecked(False)
