@@ -1,0 +1,175 @@
+"""Drain run records from a bounded queue into the journal and the HDF5 file (writer thread).
+
+The engine hands each record to :meth:`RunWriter.put`. ``put`` returns only once the record is in
+the queue, so a record ``put`` accepted is never dropped: if the queue is full, ``put`` waits (that
+is the backpressure, reported to the caller through its return value) and raises
+:class:`~heralder.errors.DataLossError` only if the writer has died. The thread writes whatever
+the queue holds as one group: journal lines, then one ``fsync`` (group commit: every shot is
+durable before the next group starts), then the rows into HDF5.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from heralder.errors import DataLossError
+from heralder.storage.hdf5 import H5RunFile
+from heralder.storage.journal import Journal
+
+__all__ = ["JOURNAL_NAME", "RunWriter", "WriterStats"]
+
+JOURNAL_NAME = "journal.jsonl"
+_STOP = object()
+_MAX_GROUP = 512
+
+
+@dataclass(frozen=True)
+class WriterStats:
+    """Summarise the writer's work so far.
+
+    Attributes
+    ----------
+    records_written
+        Records journaled (fsynced).
+    queue_depth, queue_high_water
+        Records waiting now, and the most that ever waited.
+    backpressure_waits
+        Calls to :meth:`RunWriter.put` that found the queue full and had to wait.
+    error
+        The writer's failure, or ``""``.
+    """
+
+    records_written: int
+    queue_depth: int
+    queue_high_water: int
+    backpressure_waits: int
+    error: str
+
+
+class RunWriter:
+    """Own the journal and HDF5 file of one run and write them from a background thread.
+
+    Parameters
+    ----------
+    run_dir
+        The run directory (must exist).
+    queue_size
+        Capacity of the queue in records.
+    flush_interval_s
+        Flush the HDF5 file at least this often (wall time).
+    """
+
+    def __init__(self, run_dir: str | Path, *, queue_size: int = 10000,
+                 flush_interval_s: float = 1.0) -> None:
+        if queue_size < 1:
+            raise ValueError(f"queue_size must be >= 1, got {queue_size}")
+        self.run_dir = Path(run_dir)
+        self.journal = Journal(self.run_dir / JOURNAL_NAME)
+        self.h5 = H5RunFile(self.run_dir)
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
+        self._flush_interval_s = flush_interval_s
+        self._error: BaseException | None = None
+        self._high_water = 0
+        self._waits = 0
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="heralder-writer", daemon=True)
+        self._thread.start()
+
+    def put(self, record: dict[str, Any], timeout_s: float = 0.5) -> bool:
+        """Queue ``record``; return ``True`` if the queue was full and the call had to wait.
+
+        Waits as long as needed while the writer is alive (checking every ``timeout_s``).
+
+        Raises
+        ------
+        DataLossError
+            If the writer has failed or was closed; the record is not recorded.
+        """
+        if self._closed:
+            raise DataLossError("the run writer is closed")
+        waited = False
+        while True:
+            self._raise_if_failed()
+            try:
+                if waited:
+                    self._queue.put(record, timeout=timeout_s)
+                else:
+                    self._queue.put_nowait(record)
+                break
+            except queue.Full:
+                if not waited:
+                    self._waits += 1
+                waited = True
+        self._high_water = max(self._high_water, self._queue.qsize())
+        self._raise_if_failed()  # a failure while we waited: the record will not be written
+        return waited
+
+    def stats(self) -> WriterStats:
+        """Return the current :class:`WriterStats`."""
+        return WriterStats(self.journal.records_written, self._queue.qsize(), self._high_water,
+                           self._waits, repr(self._error) if self._error else "")
+
+    def close(self, timeout_s: float = 60.0) -> Path:
+        """Write everything queued, finish ``run.h5`` and return its path.
+
+        Raises
+        ------
+        DataLossError
+            If the writer failed or could not finish within ``timeout_s`` (the journal still
+            holds every record it acknowledged; ``heralder recover`` rebuilds the file).
+        """
+        if not self._closed:
+            self._closed = True
+            self._queue.put(_STOP)  # unbounded wait is safe: the thread drains until _STOP
+        self._thread.join(timeout_s)
+        if self._thread.is_alive():
+            raise DataLossError(f"the run writer did not finish within {timeout_s} s")
+        self._raise_if_failed()
+        return self.h5.final_path
+
+    # ----------------------------------------------------------------------------------------
+    def _raise_if_failed(self) -> None:
+        if self._error is not None:
+            raise DataLossError(f"the run writer failed: {self._error}") from self._error
+
+    def _run(self) -> None:
+        last_flush = time.monotonic()
+        try:
+            while True:
+                group = [self._queue.get()]
+                while len(group) < _MAX_GROUP:
+                    try:
+                        group.append(self._queue.get_nowait())
+                    except queue.Empty:
+                        break
+                stop = any(r is _STOP for r in group)
+                records = [r for r in group if r is not _STOP]
+                self.journal.append(records)
+                for record in records:
+                    self.h5.add(record)
+                if time.monotonic() - last_flush > self._flush_interval_s:
+                    self.h5.flush()
+                    last_flush = time.monotonic()
+                if stop:
+                    break
+            self.journal.close()
+            self.h5.close()
+        except BaseException as exc:  # report to the engine; it decides what to do
+            self._error = exc
+            self.journal.close()
+            self._drain_after_failure()
+
+    def _drain_after_failure(self) -> None:
+        """Keep emptying the queue so a blocked :meth:`put` wakes up and sees the failure."""
+        while True:
+            try:
+                if self._queue.get(timeout=0.1) is _STOP:
+                    return
+            except queue.Empty:
+                if self._closed:
+                    return
