@@ -1,4 +1,4 @@
-"""Fixtures of the GUI tests: a scripted EngineControl for widget tests, stall meter, configs."""
+"""Fixtures of the GUI tests: a scripted EngineControl for widget tests and a stall meter."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from PyQt6.QtCore import QElapsedTimer, QTimer
+from heralder.gui.stall import StallMeter
 
 from heralder.config import Config, updated_config
 from heralder.control.snapshot import EngineEvent, EngineSnapshot, EngineState, HeraldSummary
@@ -146,34 +146,9 @@ def scripted(tmp_path):
     return factory
 
 
-class StallMeter:
-    """Measure the longest gap between ticks of a 5 ms QTimer (the event loop's worst stall)."""
-
-    def __init__(self, interval_ms: int = 5) -> None:
-        self.max_gap_s = 0.0
-        self.ticks = 0
-        self._clock = QElapsedTimer()
-        self._timer = QTimer()
-        self._timer.setInterval(interval_ms)
-        self._timer.timeout.connect(self._tick)
-
-    def start(self) -> None:
-        self._clock.start()
-        self._timer.start()
-
-    def stop(self) -> None:
-        self._timer.stop()
-
-    def _tick(self) -> None:
-        gap_s = self._clock.restart() / 1000.0
-        self.ticks += 1
-        if self.ticks > 1:
-            self.max_gap_s = max(self.max_gap_s, gap_s)
-
-
 @pytest.fixture
 def stall_meter():
-    """Return a StallMeter (stopped at the end of the test)."""
+    """Return a StallMeter of the Qt event loop (stopped at the end of the test)."""
     meter = StallMeter()
     yield meter
     meter.stop()

@@ -110,3 +110,26 @@ def test_log_scale_posterior_with_zeros_raises_no_warning(qtbot, scripted):
     window.plots.show_snapshot(snap)
     assert math.isfinite(float(np.min(window.plots.posterior.getData()[1])))
     window.plots.log_posterior.setChecked(False)
+
+
+def test_device_check_runs_off_the_gui_thread_and_shows_identities(qtbot, scripted):
+    window = make_window(qtbot, scripted)
+    assert window.setup.device_state("counter") == ("not checked", "")
+    with qtbot.waitSignal(window.checker.finished, timeout=20_000):
+        qtbot.mouseClick(window.setup.check_button, LEFT)
+        assert window.setup.device_state("counter")[0] == "checking…"
+    assert window.setup.device_state("counter") == (
+        "reachable", "heralder,virtual_counter,0,0.1.0")
+    assert window.setup.device_state("switch")[0] == "reachable"
+
+
+def test_device_check_failure_is_shown_per_device(qtbot, scripted):
+    window = make_window(qtbot, scripted)
+    window.config = updated_config(window.config, {"devices.counter": {
+        "driver": "sr400", "address": "socket://127.0.0.1:9", "timeout_s": 0.2}})
+    window.setup.set_config(window.config)
+    with qtbot.waitSignals([window.checker.finished], timeout=20_000):
+        window.check_devices()
+    state, message = window.setup.device_state("counter")
+    assert state == "FAILED" and message
+    assert "device check failed: counter" in window.notice.label.text()
