@@ -130,7 +130,7 @@ def likely_spin_range(N: int, tail: float = LIKELY_TAIL) -> tuple[int, int]:
     p = np.exp(log_p)
     cdf = np.cumsum(p) / p.sum()
     lo = int(np.searchsorted(cdf, tail, side="right"))
-    upper = 1.0 - np.cumsum(p[::-1])[::-1] / p.sum() + p / p.sum()  # P(S' >= S)
+    upper = np.cumsum(p[::-1])[::-1] / p.sum()  # P(S' >= S)
     hi = int(np.flatnonzero(upper > tail)[-1])
     return int(S[lo]), int(S[hi])
 
