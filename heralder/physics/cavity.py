@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from heralder.config import AtomsConfig
 from heralder.physics._validate import check_n
 from heralder.physics.cascade import mean_pulse_duration
 from heralder.physics.prior import prior_support
+
+if TYPE_CHECKING:  # the config imports the estimation package, which imports physics
+    from heralder.config import AtomsConfig
 
 __all__ = [
     "BAD_CAVITY_X",
