@@ -351,7 +351,9 @@ class FaultConfig:
     probability
         Probability per command once started (1 = every command).
     delay_s
-        Extra reply delay for ``slow_reply``.
+        Extra reply delay for ``slow_reply``, or the lag of ``switch_late``.
+    count
+        Fire at most this many times (0: no limit), e.g. one dropped connection.
     """
 
     device: str
@@ -362,8 +364,11 @@ class FaultConfig:
     after_commands: int = 0
     probability: float = 1.0
     delay_s: float = 0.0
+    count: int = 0
 
     def __post_init__(self) -> None:
+        if self.count < 0:
+            raise ValueError(f"count must be >= 0, got {self.count}")
         if self.after_commands < 0:
             raise ValueError(f"after_commands must be >= 0, got {self.after_commands}")
         if not 0.0 <= self.probability <= 1.0:
