@@ -185,6 +185,7 @@ class Keysight33500(TransportDriver):
         t_sent = self.clock.now()
         self.transport.write(f"SOUR{ch}:APPL:DC DEF,DEF,{self._level(state):.4f}")
         back = self.get_state(timeout_s)
+        check_errors(self.transport, "set_state", timeout_s)
         return SwitchAck(requested=state, read_back=back, t_sent_s=t_sent,
                          t_ack_s=self.clock.now(), settle_time_s=self.settle_time_s)
 

@@ -227,9 +227,9 @@ class Keysight53230A(TransportDriver):
             raise DeviceError(f"{self.name}: no armed gates left to read (call arm())")
         deadline = time.monotonic() + timeout_s
         while True:
-            remaining = max(deadline - time.monotonic(), 1e-6)
+            # each exchange gets the device timeout; ``timeout_s`` bounds the wait for a gate
             self.transport.write("R?")
-            counts, valid = parse_readings(read_definite_block(self.transport, remaining))
+            counts, valid = parse_readings(read_definite_block(self.transport, self.timeout_s))
             if counts.size:
                 break
             if time.monotonic() >= deadline:

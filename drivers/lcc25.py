@@ -197,7 +197,7 @@ class LCC25(TransportDriver):
         t_sent = self.clock.now()
         self.exchange(f"mode={self._mode_of(state)}", timeout_s)
         while True:
-            back = self.get_state(max(deadline - time.monotonic(), 1e-6))
+            back = self.get_state(self.timeout_s)
             if back is state or time.monotonic() >= deadline:
                 break
             time.sleep(self.poll_interval_s)

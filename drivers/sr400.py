@@ -234,9 +234,9 @@ class SR400(TransportDriver):
         counts: list[int] = []
         status = 0
         while self._next_point <= self._n_gates:
-            remaining = max(deadline - time.monotonic(), 1e-6)
-            status |= self._status(remaining)
-            value = parse_int(self._query(f"QA{self._next_point}", remaining), "count")
+            # each exchange gets the device timeout; ``timeout_s`` bounds the wait for a gate
+            status |= self._status()
+            value = parse_int(self._query(f"QA{self._next_point}"), "count")
             if value >= 0:
                 counts.append(value)
                 self._next_point += 1

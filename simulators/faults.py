@@ -22,8 +22,9 @@ kind                emulator behaviour                                          
                     status bit 7, LCC25 ``CMD_ARG_INVALID``)
 ``switch_stuck``    a switch ignores the change; its read-back keeps the old    SwitchAck.ok False
                     state (the optics do not move)
-``switch_late``     a switch applies the change ``delay_s`` late (read-back     late SwitchAck, or
-                    and optics both follow late)                                DeviceTimeout
+``switch_late``     a switch applies the change ``delay_s`` late: the LCC25's   late SwitchAck, or
+                    read-back and optics both follow late; the 33500B reads     ok False after the
+                    back at once while the optics lag (a slow HV driver)        timeout
 ==================  ==========================================================  ================
 """
 

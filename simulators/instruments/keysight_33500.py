@@ -94,6 +94,8 @@ class Keysight33500Emulator(ScpiEmulator):
     # -- coupled values -----------------------------------------------------------------------
     def set_value(self, name: str, value: object, channel: int = 1) -> None:
         """Store a setting, keep amplitude/offset and high/low consistent, move the switch."""
+        if channel == 1 and self._stuck():
+            return  # the channel ignores the change: read-back and optics keep the old level
         v = dict(self._levels(channel))
         if name in ("ampl", "offs"):
             v[name] = float(value)  # type: ignore[arg-type]
@@ -111,6 +113,9 @@ class Keysight33500Emulator(ScpiEmulator):
         super().set_value(name, value, channel)
         if channel == 1:
             self._drive_switch()
+
+    def _stuck(self) -> bool:
+        return self.fault is not None and self.fault.kind == "switch_stuck"
 
     def _levels(self, channel: int) -> dict[str, float]:
         return {k: float(self.values[(k, channel)]) for k in ("ampl", "offs", "high", "low")}
@@ -147,8 +152,6 @@ class Keysight33500Emulator(ScpiEmulator):
         level = 0.0
         if self.values[("output", ch)] and self.values[("func", ch)] == "DC":
             level = float(self.values[("offs", ch)])
-        if self.fault is not None and self.fault.kind == "switch_stuck":
-            return
         late = self.fault.delay_s if self.fault is not None and self.fault.kind == "switch_late" \
             else 0.0
         self.link.request(self.state_of(level), late_s=late)
@@ -159,6 +162,8 @@ class Keysight33500Emulator(ScpiEmulator):
     def _apply_dc(self, suffixes, args, query):
         self._no_query(query)
         channel = self.channel(suffixes, _CH)
+        if channel == 1 and self._stuck():
+            return
         offset = Setting("float", 0.0, -5.0, 5.0).parse(args[-1:]) if args else 0.0
         self.values[("func", channel)] = "DC"
         self.values[("burst", channel)] = False

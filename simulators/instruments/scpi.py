@@ -275,21 +275,23 @@ class ScpiEmulator(Emulator):
             if prefix and not header.startswith((":", "*")):
                 candidates.insert(0, prefix + header)
             try:
-                reply = self._dispatch(candidates, split_args(rest.strip()), query)
+                reply, matched = self._dispatch(candidates, split_args(rest.strip()), query)
             except ScpiError as error:
                 self.push_error(error.code, error.message)
                 continue
-            if not header.startswith("*"):
-                prefix = header.lstrip(":").rsplit(":", 1)[0] + ":" if ":" in header else ""
+            if not matched.startswith("*"):
+                path = matched.lstrip(":")
+                prefix = path.rsplit(":", 1)[0] + ":" if ":" in path else ""
             if query and reply is not None:
                 replies.append(reply)
         return (";".join(replies) + "\n").encode("ascii") if replies else b""
 
-    def _dispatch(self, candidates: list[str], args: list[str], query: bool) -> str | None:
+    def _dispatch(self, candidates: list[str], args: list[str], query: bool
+                  ) -> tuple[str | None, str]:
         for header in candidates:
             for regex, handler, _ in self._handlers:
                 match = regex.match(header)
                 if match:
                     suffixes = tuple(int(g) if g else 0 for g in match.groups())
-                    return handler(suffixes, args, query)
+                    return handler(suffixes, args, query), header
         raise ScpiError(-113, "Undefined header")

@@ -155,7 +155,8 @@ def test_33500_switch_pattern_and_trigger(scripted):
     opening = _lf(("*IDN?", "Agilent Technologies,33522B,MY1,3.05"), ("*CLS", None),
                   ("SYST:ERR?", OK))
     script = opening + _lf(("SOUR1:APPL:DC DEF,DEF,3.3000", None), ("SOUR1:FUNC?", "DC"),
-                           ("SOUR1:VOLT:OFFS?", "+3.300000000000000E+00"), ("OUTP1?", "1"))
+                           ("SOUR1:VOLT:OFFS?", "+3.300000000000000E+00"), ("OUTP1?", "1"),
+                           ("SYST:ERR?", OK))
     script += _lf(*[(c, None) for c in (
         "OUTP1 OFF", "SOUR1:FUNC SQU", "SOUR1:FREQ 2.500000000E+03", "SOUR1:VOLT:HIGH 3.3000",
         "SOUR1:VOLT:LOW 0.0000", "SOUR1:BURS:MODE TRIG", "SOUR1:BURS:NCYC 2",
