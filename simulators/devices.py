@@ -1,0 +1,327 @@
+"""In-process devices on the virtual lab, implementing the DESIGN §3 Protocols.
+
+``driver = "virtual_counter"`` / ``"virtual_tagger"`` / ``"virtual_switch"`` in a config builds
+these through :data:`heralder.registry.BUILTIN_DRIVERS`. All devices of one run share the lab of
+:func:`~heralder.simulators.lab.lab_from_context`, so the counter counts the photons the atoms emit
+for the polarisation the switch really has. Used while closed, every device raises
+:class:`~heralder.errors.DeviceDisconnected`, as a real one would.
+
+Settings (``[devices.<role>.settings]``):
+
+* counter: ``gates_per_read`` (int >= 1, default 1): pulses fired per :meth:`VirtualCounter.read`;
+* tagger: ``pulses_per_read`` (default 1), ``click_channel`` (1), ``marker_channel`` (2);
+* switch: ``latency_s`` (default 0): command round trip before the acknowledgement.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from heralder.simulators.lab import (
+    CLICK_CHANNEL,
+    MARKER_CHANNEL,
+    PulseBlock,
+    VirtualLab,
+    lab_from_context,
+)
+
+from heralder import __version__
+from heralder.config import DeviceConfig
+from heralder.control.records import (
+    CountBlock,
+    CounterSettings,
+    DeviceSnapshot,
+    SwitchAck,
+    SwitchState,
+    TagBlock,
+)
+from heralder.errors import DeviceDisconnected, DeviceTimeout
+from heralder.registry import DeviceContext
+
+__all__ = [
+    "VirtualCounter",
+    "VirtualSwitch",
+    "VirtualTagger",
+    "counter_from_config",
+    "switch_from_config",
+    "tagger_from_config",
+]
+
+
+def _check_timeout(timeout_s: float) -> float:
+    if isinstance(timeout_s, bool) or not (isinstance(timeout_s, int | float)
+                                           and math.isfinite(timeout_s) and timeout_s > 0):
+        raise ValueError(f"timeout_s must be a finite number > 0, got {timeout_s!r}")
+    return float(timeout_s)
+
+
+def _settings(role: str, given: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """Return ``defaults`` updated with ``given``, rejecting unknown keys and wrong types."""
+    out = dict(defaults)
+    for key, value in given.items():
+        where = f"devices.{role}.settings.{key}"
+        if key not in defaults:
+            raise ValueError(f"{where}: unknown setting (allowed: {', '.join(sorted(defaults))})")
+        kind = type(defaults[key])
+        if isinstance(value, bool) or not isinstance(value, int | float if kind is float else kind):
+            raise ValueError(f"{where}: expected {kind.__name__}, got {value!r}")
+        if not (math.isfinite(value) and value >= (1 if kind is int else 0)):
+            raise ValueError(f"{where}: must be {'>= 1' if kind is int else '>= 0'}, "
+                             f"got {value!r}")
+        out[key] = kind(value)
+    return out
+
+
+class _VirtualDevice:
+    """Share open/close, identity and snapshot of the virtual devices."""
+
+    driver = "virtual"
+
+    def __init__(self, name: str, address: str, lab: VirtualLab, settings: dict[str, Any]):
+        self.name = name
+        self.address = address
+        self.lab = lab
+        self.settings = settings
+        self._open = False
+
+    def open(self) -> None:
+        """Connect (to the in-process lab)."""
+        self._open = True
+
+    def close(self) -> None:
+        """Disconnect."""
+        self._open = False
+
+    @property
+    def is_open(self) -> bool:
+        """Return ``True`` while connected."""
+        return self._open
+
+    def _require_open(self) -> None:
+        if not self._open:
+            raise DeviceDisconnected(f"{self.name}: {self.driver} at {self.address} is not open")
+
+    def identify(self) -> str:
+        """Return the identification string."""
+        self._require_open()
+        return f"heralder,{self.driver},0,{__version__}"
+
+    def snapshot(self) -> DeviceSnapshot:
+        """Return identity, settings and the lab's truth parameters."""
+        self._require_open()
+        settings = dict(self.settings) | self._state()
+        settings["lab_gate_s"] = self.lab.gate_s
+        settings["lab_pulse_period_s"] = self.lab.pulse_period_s
+        return DeviceSnapshot(self.name, self.driver, self.address, self.identify(), settings)
+
+    def _state(self) -> dict[str, Any]:
+        return {}
+
+    def _no_data(self, timeout_s: float, why: str) -> DeviceTimeout:
+        """Wait out ``timeout_s`` on the lab's clock and return the timeout to raise."""
+        self.lab.clock.sleep(timeout_s)
+        return DeviceTimeout(f"{self.name}: no data within {timeout_s:g} s ({why})")
+
+
+class VirtualCounter(_VirtualDevice):
+    """Count the lab's clicks per gate (a :class:`~heralder.control.interfaces.PhotonCounter`).
+
+    Each :meth:`read` fires up to ``gates_per_read`` pulses of the lab and returns their counts;
+    :attr:`last_block` keeps the lab's record of them (the truth, for tests and studies).
+    """
+
+    driver = "virtual_counter"
+
+    def __init__(self, name: str, address: str, lab: VirtualLab, settings: dict[str, Any]):
+        super().__init__(name, address, lab, settings)
+        self._counter_settings = CounterSettings(lab.gate_s, -0.01, "external")
+        self._remaining = 0
+        self._next_gate = 0
+        self.last_block: PulseBlock | None = None
+
+    def configure(self, gate_s: float, threshold_v: float = -0.01,
+                  trigger: str = "external") -> CounterSettings:
+        """Set the gate (must be the lab's), the threshold and the trigger; return them.
+
+        Raises
+        ------
+        ValueError
+            If ``gate_s`` differs from the lab's gate, ``threshold_v`` is not finite or
+            ``trigger`` is not ``"external"`` or ``"internal"``.
+        """
+        self._require_open()
+        if not math.isclose(gate_s, self.lab.gate_s, rel_tol=1e-9):
+            raise ValueError(f"gate_s must equal the lab's gate {self.lab.gate_s!r}, "
+                             f"got {gate_s!r}")
+        if not math.isfinite(threshold_v):
+            raise ValueError(f"threshold_v must be finite, got {threshold_v!r}")
+        if trigger not in ("external", "internal"):
+            raise ValueError(f"trigger must be 'external' or 'internal', got {trigger!r}")
+        self._counter_settings = CounterSettings(self.lab.gate_s, float(threshold_v), trigger)
+        return self._counter_settings
+
+    def arm(self, n_gates: int) -> None:
+        """Count the next ``n_gates`` gates (pulses)."""
+        self._require_open()
+        if isinstance(n_gates, bool) or not isinstance(n_gates, int) or n_gates < 1:
+            raise ValueError(f"n_gates must be an integer >= 1, got {n_gates!r}")
+        self._remaining = n_gates
+        self._next_gate = 0
+
+    def read(self, timeout_s: float) -> CountBlock:
+        """Fire the next pulses and return their counts.
+
+        Raises
+        ------
+        DeviceTimeout
+            If nothing is armed (after waiting ``timeout_s`` on the lab's clock).
+        """
+        self._require_open()
+        timeout_s = _check_timeout(timeout_s)
+        if self._remaining == 0:
+            raise self._no_data(timeout_s, "counter not armed")
+        n = min(self._remaining, self.settings["gates_per_read"])
+        block = self.lab.fire_pulses(n)
+        self.last_block = block
+        first = self._next_gate
+        self._remaining -= n
+        self._next_gate += n
+        return CountBlock(block.counts.astype(np.int64), np.ones(n, bool), first,
+                          self.lab.clock.now())
+
+    def _state(self) -> dict[str, Any]:
+        s = self._counter_settings
+        return {"gate_s": s.gate_s, "threshold_v": s.threshold_v, "trigger": s.trigger}
+
+
+class VirtualTagger(_VirtualDevice):
+    """Stream the lab's time tags (a :class:`~heralder.control.interfaces.TagSource`).
+
+    Each :meth:`read` fires ``pulses_per_read`` pulses and returns their marker and click tags.
+    """
+
+    driver = "virtual_tagger"
+
+    def __init__(self, name: str, address: str, lab: VirtualLab, settings: dict[str, Any]):
+        super().__init__(name, address, lab, settings)
+        self.click_channel = settings["click_channel"]
+        self.marker_channel = settings["marker_channel"]
+        self._running = False
+        self.last_block: PulseBlock | None = None
+
+    def start(self) -> None:
+        """Start streaming."""
+        self._require_open()
+        self._running = True
+
+    def stop(self) -> None:
+        """Stop streaming."""
+        self._require_open()
+        self._running = False
+
+    def close(self) -> None:
+        """Stop streaming and disconnect."""
+        self._running = False
+        super().close()
+
+    def read(self, timeout_s: float) -> TagBlock:
+        """Fire the next pulses and return their tags.
+
+        Raises
+        ------
+        DeviceTimeout
+            If the stream is not started (after waiting ``timeout_s`` on the lab's clock).
+        """
+        self._require_open()
+        timeout_s = _check_timeout(timeout_s)
+        if not self._running:
+            raise self._no_data(timeout_s, "stream not started")
+        block = self.lab.fire_pulses(self.settings["pulses_per_read"])
+        self.last_block = block
+        stamps, channels = self.lab.tags(block, click_channel=self.click_channel,
+                                         marker_channel=self.marker_channel)
+        return TagBlock(stamps, channels, t_read_s=self.lab.clock.now())
+
+
+class VirtualSwitch(_VirtualDevice):
+    """Drive the lab's simulated switch (a :class:`~heralder.control.interfaces.PatternSwitch`).
+
+    The read-back reports what the controller was told, as a real controller does; the optics
+    (what the atoms see) follow after the settle time, or late, or never (``[lab]`` failures).
+    """
+
+    driver = "virtual_switch"
+    safe_state = SwitchState.TC
+
+    def __init__(self, name: str, address: str, lab: VirtualLab, settings: dict[str, Any]):
+        super().__init__(name, address, lab, settings)
+        self.settle_time_s = lab.switch.settle_time_s
+
+    def close(self) -> None:
+        """Stop any pattern, leave the switch in the safe state and disconnect."""
+        if self._open:
+            self.lab.switch.stop_pattern()
+            self.lab.switch.request(self.safe_state)
+        super().close()
+
+    def set_state(self, state: SwitchState, timeout_s: float) -> SwitchAck:
+        """Request ``state``; return the acknowledgement with the controller's read-back."""
+        self._require_open()
+        _check_timeout(timeout_s)
+        if not isinstance(state, SwitchState):
+            raise ValueError(f"state must be a SwitchState, got {state!r}")
+        clock = self.lab.clock
+        sent_s = clock.now()
+        self.lab.switch.request(state)
+        clock.sleep(self.settings["latency_s"])
+        return SwitchAck(state, self.lab.switch.requested, sent_s, clock.now(),
+                         self.settle_time_s)
+
+    def get_state(self, timeout_s: float) -> SwitchState:
+        """Return the state the controller reports."""
+        self._require_open()
+        _check_timeout(timeout_s)
+        return self.lab.switch.requested
+
+    def arm_pattern(self, pattern: Sequence[SwitchState], timeout_s: float) -> None:
+        """Step through ``pattern`` on each pulse trigger (streamed mode)."""
+        self._require_open()
+        _check_timeout(timeout_s)
+        self.lab.switch.arm_pattern(pattern)
+
+    def stop_pattern(self, timeout_s: float) -> SwitchAck:
+        """Stop the pattern and go to the safe state."""
+        self._require_open()
+        self.lab.switch.stop_pattern()
+        return self.set_state(self.safe_state, timeout_s)
+
+    def _state(self) -> dict[str, Any]:
+        return {"settle_time_s": self.settle_time_s, "requested": self.lab.switch.requested.value}
+
+
+def counter_from_config(role: str, device: DeviceConfig, context: DeviceContext
+                        ) -> VirtualCounter:
+    """Build a (closed) virtual counter on the run's lab."""
+    settings = _settings(role, device.settings, {"gates_per_read": 1})
+    return VirtualCounter(role, device.address, lab_from_context(context), settings)
+
+
+def tagger_from_config(role: str, device: DeviceConfig, context: DeviceContext) -> VirtualTagger:
+    """Build a (closed) virtual time tagger on the run's lab (which then records photon times)."""
+    settings = _settings(role, device.settings, {"pulses_per_read": 1,
+                                                 "click_channel": CLICK_CHANNEL,
+                                                 "marker_channel": MARKER_CHANNEL})
+    if settings["click_channel"] == settings["marker_channel"]:
+        raise ValueError(f"devices.{role}.settings: click_channel and marker_channel must differ")
+    lab = lab_from_context(context)
+    lab.record_times = True
+    return VirtualTagger(role, device.address, lab, settings)
+
+
+def switch_from_config(role: str, device: DeviceConfig, context: DeviceContext) -> VirtualSwitch:
+    """Build a (closed) virtual polarisation switch on the run's lab."""
+    settings = _settings(role, device.settings, {"latency_s": 0.0})
+    return VirtualSwitch(role, device.address, lab_from_context(context), settings)
