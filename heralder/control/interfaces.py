@@ -21,6 +21,7 @@ from heralder.control.records import (
 )
 
 __all__ = [
+    "AtomSource",
     "Clock",
     "Device",
     "PatternSwitch",
@@ -133,4 +134,24 @@ class PulseTrigger(Device, Protocol):
 
     def fire(self, timeout_s: float) -> float:
         """Fire one pulse and return the host time it was sent."""
+        ...
+
+
+@runtime_checkable
+class AtomSource(Protocol):
+    """Prepare the atoms of each shot and report the simulated truth (simulated labs only).
+
+    A real lab prepares its atoms outside heralder and has no atom source. A simulated lab puts
+    one in ``DeviceContext.shared["lab"]`` (the context the engine builds its devices with); after
+    opening the devices the engine calls :meth:`new_shot` before the first pulse of every shot and
+    reads :attr:`true_s` at the herald (stored as the herald's ``true_s``, for accuracy figures).
+    """
+
+    @property
+    def true_s(self) -> int:
+        """Return the atoms' spin length now (the truth the estimator tries to find)."""
+        ...
+
+    def new_shot(self, fixed_s: int | None = None) -> int:
+        """Prepare |m_F=0>^⊗N for a new shot and return its spin length."""
         ...

@@ -80,12 +80,18 @@ class ShotLog:
         p["t_data_s"].append(t_data_s)
         p["marker_ps"].append(int(marker_ps))
 
-    def add_decision(self, index: int, stop: bool, value: float, timing: DecisionTiming) -> None:
-        """Log the decision taken after pulse ``index``."""
+    def add_decision(self, index: int, stop: bool, value: float, timing: DecisionTiming,
+                     policy_stop: bool | None = None) -> None:
+        """Log the action taken after pulse ``index`` (``stop``) and the policy's own verdict.
+
+        ``policy_stop`` differs from ``stop`` when the engine overrode the policy (deadline,
+        data loss, a stop request, a fault); it defaults to ``stop``.
+        """
         d = self.columns["decisions"]
         d["shot"].append(self.shot)
         d["pulse_index"].append(index)
         d["stop"].append(bool(stop))
+        d["policy_stop"].append(bool(stop if policy_stop is None else policy_stop))
         d["value"].append(float(value))
         d["t_data_s"].append(timing.t_data_s)
         d["t_decided_s"].append(timing.t_decided_s)

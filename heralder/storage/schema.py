@@ -55,7 +55,8 @@ TABLES: dict[str, dict[str, np.dtype]] = {
     },
     "decisions": {
         "shot": np.dtype(np.int64), "pulse_index": np.dtype(np.int32),
-        "stop": np.dtype(np.bool_), "value": np.dtype(np.float64),
+        "stop": np.dtype(np.bool_), "policy_stop": np.dtype(np.bool_),
+        "value": np.dtype(np.float64),
         "t_data_s": np.dtype(np.float64), "t_decided_s": np.dtype(np.float64),
         "t_sent_s": np.dtype(np.float64), "t_ack_s": np.dtype(np.float64),
         "deadline_s": np.dtype(np.float64), "late": np.dtype(np.bool_),
