@@ -1,0 +1,282 @@
+"""Evaluate the per-pulse count likelihood P_i(n | S) in log space (notes §2, version 1).
+
+The model for pulse i and registered count n is a mixture over the switching leak (k_i(S) and
+k_i(S) ± 2 emitted photons), each a binomial registration at the S-dependent effective efficiency
+η_i(S) convolved with Poisson dark counts. Afterpulsing is folded into the efficiency and the dark
+mean while η(1 + p_ap) ≤ 0.8 and uses the exact compound law above that. Every term is a log;
+``0·log 0 = 0`` keeps η = 0 and η = 1 exact, and no path can produce NaN.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import gammaln, xlog1py, xlogy
+
+from heralder.estimation.detector import DetectorModel
+from heralder.estimation.efficiency import effective_efficiency, photons_per_pulse
+from heralder.estimation.logmath import log_sum_exp as logsumexp
+
+__all__ = [
+    "CountModel", "count_spread", "dark_window_halfwidth", "log_binomial", "log_dark_binomial",
+]
+
+# Window edges that are not hard limits must lie this far below the row's total (notes §2.2).
+_EDGE_NATS = 34.0
+# η(1 + p_ap) above this uses the exact afterpulse compound law instead of the folded mean.
+_FOLD_LIMIT = 0.8
+# A count beyond 20 d + 2 k_max + this is treated as impossible for every S: its model probability
+# is a Poisson tail below e^-1e4, far under the outlier component.
+_COUNT_MARGIN = 10_000
+
+
+def log_binomial(x: np.ndarray, k: np.ndarray, p: np.ndarray, lnfact: np.ndarray) -> np.ndarray:
+    """Return log Bin(x; k, p) elementwise (−inf outside 0 ≤ x ≤ k), exact at p = 0 and 1."""
+    x = np.asarray(x, dtype=np.int64)
+    k = np.asarray(k, dtype=np.int64)
+    inside = (x >= 0) & (x <= k)
+    xs = np.where(inside, x, 0)
+    ks = np.where(inside, k, 0)
+    with np.errstate(invalid="ignore"):
+        out = (lnfact[ks] - lnfact[xs] - lnfact[ks - xs] + xlogy(xs, p) + xlog1py(ks - xs, -p))
+    return np.where(inside, out, -np.inf)
+
+
+def dark_window_halfwidth(n: np.ndarray, k: np.ndarray, p: np.ndarray, d: float) -> tuple[
+        np.ndarray, np.ndarray]:
+    """Return the mode m* of the dark share and the initial half-width W (notes §2.2).
+
+    The terms Pois(m; d)·Bin(n − m; k, p) are log-concave in m; the mode solves
+    (m+1)(k−n+m+1)p = d(n−m)(1−p), clipped to [max(0, n − k), n].
+    """
+    k = k.astype(np.float64)
+    b = p * (k - n) + d * (1.0 - p)
+    c = d * (1.0 - p) * (n + 1)
+    disc = np.sqrt(b * b + 4.0 * p * c)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x = np.where(b > 0, 2.0 * c / (b + disc), (disc - b) / (2.0 * p))
+    x = np.where(np.isfinite(x), x, n + 1.0)
+    lo = np.maximum(0.0, n - k)
+    mode = np.clip(np.rint(x - 1.0), lo, n)
+    j = n - mode
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lam = d * j * (1.0 - p) / ((k - j + 1.0) * p)
+    lam = np.where(np.isfinite(lam), lam, 0.0)
+    with np.errstate(divide="ignore"):
+        width = np.where(lam >= 0.1, lam + 8.0 * np.sqrt(lam + 0.5) + 8.0,
+                         38.0 / -np.log(np.maximum(lam, 1e-300)) + 2.0)
+    return mode.astype(np.int64), np.ceil(width).astype(np.int64)
+
+
+def _window_rows(n: np.ndarray, k: np.ndarray, p: np.ndarray, d: float, mode: np.ndarray,
+                 width: int, lnfact: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return each row's windowed log-sum and whether its soft edges pass the 34-nat test."""
+    offsets = np.arange(-width, width + 1)
+    m = mode[:, None] + offsets[None, :]
+    nn = n[:, None]
+    lo = np.maximum(0, nn - k[:, None])
+    valid = (m >= lo) & (m <= nn)
+    ms = np.where(valid, m, 0)
+    log_pois = xlogy(ms, d) - d - lnfact[ms]
+    terms = log_pois + log_binomial(nn - ms, k[:, None], p[:, None], lnfact)
+    terms = np.where(valid, terms, -np.inf)
+    total = logsumexp(terms, axis=1)
+    left_soft = m[:, 0] > lo[:, 0]
+    right_soft = m[:, -1] < n
+    ok = ((~left_soft | (terms[:, 0] < total - _EDGE_NATS))
+          & (~right_soft | (terms[:, -1] < total - _EDGE_NATS)))
+    ok |= total == -np.inf
+    return total, ok
+
+
+def log_dark_binomial(n: int | np.ndarray, k: np.ndarray, p: np.ndarray, d: float,
+                      lnfact: np.ndarray) -> np.ndarray:
+    """Return log Σ_m Pois(m; d)·Bin(n − m; k, p) for each row (n, k, p), summed over a window.
+
+    Rows are bucketed by the power of two above their half-width; a bucket's width doubles until
+    every soft window edge lies 34 nats below the row's total. ``n`` is one count or one per row;
+    ``k ≥ 0``; ``lnfact`` must cover ``max(n, max(k))``.
+    """
+    k = np.asarray(k, dtype=np.int64)
+    p = np.broadcast_to(np.asarray(p, dtype=np.float64), k.shape)
+    n = np.broadcast_to(np.asarray(n, dtype=np.int64), k.shape)
+    if d == 0.0:
+        return log_binomial(n, k, p, lnfact)
+    mode, width = dark_window_halfwidth(n, k, p, d)
+    bucket = np.left_shift(1, np.ceil(np.log2(np.maximum(width, 2))).astype(np.int64))
+    out = np.empty(k.shape)
+    for w in np.unique(bucket):
+        rows = np.flatnonzero(bucket == w)
+        w = int(w)
+        while rows.size:
+            total, ok = _window_rows(n[rows], k[rows], p[rows], d, mode[rows], w, lnfact)
+            out[rows[ok]] = total[ok]
+            rows = rows[~ok]
+            w *= 2
+    return out
+
+
+def count_spread(mass_tol: float) -> float:
+    """Return how many standard deviations around the mean hold all but ``mass_tol``."""
+    return float(np.sqrt(2.0 * np.log(1.0 / mass_tol)) + 3.0)
+
+
+class CountModel:
+    """Hold the tables of one detector model and evaluate log P_i(n | S) over a support.
+
+    Parameters
+    ----------
+    detector
+        The detector model (efficiency, dark counts, dead time, afterpulsing, ε, leak r²).
+
+    Attributes
+    ----------
+    dark_mean
+        The Poisson mean of dark counts per gate after afterpulsing, d(1 + p_ap).
+    compound
+        Whether the exact afterpulse compound law is used (η(1 + p_ap) > 0.8).
+    """
+
+    def __init__(self, detector: DetectorModel) -> None:
+        self.detector = detector
+        p_ap = detector.afterpulse_prob
+        self.dark_mean = detector.dark_counts_per_gate * (1.0 + p_ap)
+        eta_prime = detector.eta * (1.0 - detector.scatter_eps)
+        self.compound = p_ap > 0.0 and eta_prime * (1.0 + p_ap) > _FOLD_LIMIT
+        self._fold = 1.0 if self.compound else 1.0 + p_ap
+        self._eta_tables: dict[int, np.ndarray] = {}
+        self.lnfact = gammaln(np.arange(1025, dtype=np.float64) + 1.0)
+
+    # --- tables ---------------------------------------------------------------------------
+    @staticmethod
+    def kind(pulse: int) -> int:
+        """Return the table kind of a pulse: 0 first (TC), 1 later anti-TC, 2 later TC."""
+        return 0 if pulse == 0 else (1 if pulse % 2 == 1 else 2)
+
+    def ensure_lnfact(self, size: int) -> np.ndarray:
+        """Return the ln n! table, grown to cover ``0..size``."""
+        if size >= self.lnfact.size:
+            new = max(size + 1, 2 * self.lnfact.size)
+            self.lnfact = gammaln(np.arange(new, dtype=np.float64) + 1.0)
+        return self.lnfact
+
+    def eta_table(self, pulse: int, s_max: int) -> np.ndarray:
+        """Return the registration probability per photon for S = 0..≥s_max on this pulse kind.
+
+        With the folded afterpulse shortcut the table holds η_i(S)(1 + p_ap).
+        """
+        kind = self.kind(pulse)
+        table = self._eta_tables.get(kind)
+        if table is None or table.size <= s_max:
+            size = max(s_max + 1, 2 * (0 if table is None else table.size), 64)
+            S = np.arange(size)
+            table = effective_efficiency(self.detector, S, pulse) * self._fold
+            self._eta_tables[kind] = table
+        return table
+
+    def count_limit(self, s_max: int) -> int:
+        """Return the largest count evaluated; above it every S is impossible (flagged)."""
+        return int(4 * s_max + 4 + 20 * self.dark_mean + _COUNT_MARGIN)
+
+    def leak_weights(self, S: np.ndarray, pulse: int) -> np.ndarray:
+        """Return the weight w of each of k ± 2 (notes §2.5): c r² S², c = ¼ on pulse 0, ≤ 0.25."""
+        c = 0.25 if pulse == 0 else 1.0
+        return np.minimum(c * self.detector.leak_r2 * np.asarray(S, dtype=np.float64) ** 2, 0.25)
+
+    # --- likelihood -----------------------------------------------------------------------
+    def _log_components(self, n: np.ndarray, k: np.ndarray, p: np.ndarray) -> np.ndarray:
+        lnfact = self.ensure_lnfact(int(max(n.max(initial=0), k.max(initial=0))) + 2)
+        if not self.compound:
+            return log_dark_binomial(n, k, p, self.dark_mean, lnfact)
+        # Exact compound law: x of the k photons registered, each followed by an afterpulse with
+        # probability p_ap, plus Poisson(d(1 + p_ap)): sum over every x ≤ min(k, n).
+        p_ap = self.detector.afterpulse_prob
+        out = np.empty(k.shape)
+        for count in np.unique(n):
+            rows = np.flatnonzero(n == count)
+            x = np.arange(min(int(k[rows].max(initial=0)), int(count)) + 1)
+            inner = log_dark_binomial(count - x, x, p_ap, self.dark_mean, lnfact)
+            outer = log_binomial(x[None, :], k[rows, None], p[rows, None], lnfact)
+            out[rows] = logsumexp(outer + inner[None, :], axis=1)
+        return out
+
+    def log_likelihood(self, n: int | np.ndarray, S: np.ndarray, pulse: int) -> np.ndarray:
+        """Return log P_i(n | S) of the model (without the outlier component).
+
+        Parameters
+        ----------
+        n
+            Registered count(s), integers ≥ 0 (validated by the caller), broadcast against S.
+        S
+            Spin lengths.
+        pulse
+            Pulse index (0: first TC pulse, k = S; later pulses k = 2S).
+        """
+        S = np.asarray(S, dtype=np.int64)
+        if S.size == 0:
+            return np.empty(0)
+        n = np.broadcast_to(np.asarray(n, dtype=np.int64), S.shape)
+        s_max = int(S.max())
+        too_big = n > self.count_limit(s_max)
+        n = np.where(too_big, 0, n)
+        k = photons_per_pulse(S, pulse)
+        p = self.eta_table(pulse, s_max)[S]
+        ll = self._log_components(n, k, p)
+        if self.detector.leak_r2 > 0.0:
+            w = self.leak_weights(S, pulse)
+            # A k − 2 < 0 component cannot exist: its weight stays on k.
+            w_minus = np.where(k >= 2, w, 0.0)
+            with np.errstate(divide="ignore"):
+                ll = np.logaddexp.reduce([
+                    np.log1p(-w - w_minus) + ll,
+                    np.log(w_minus) + self._log_components(n, np.maximum(k - 2, 0), p),
+                    np.log(w) + self._log_components(n, k + 2, p),
+                ], axis=0)
+        ll = np.where(too_big, -np.inf, ll)
+        return np.where(np.isnan(ll), -np.inf, ll)
+
+    def count_range(self, S: np.ndarray, pulse: int, mass_tol: float) -> tuple[int, int]:
+        """Return (lo, hi) counts that hold all but about ``mass_tol`` of P_i(n | S) for each S."""
+        S = np.asarray(S, dtype=np.int64)
+        k = photons_per_pulse(S, pulse).astype(np.float64)
+        p = self.eta_table(pulse, int(S.max()))[S]
+        p_ap = self.detector.afterpulse_prob if self.compound else 0.0
+        mean = k * p * (1.0 + p_ap) + self.dark_mean
+        var = k * p * (1.0 - p) + k * p * p_ap * (3.0 + p_ap) + self.dark_mean + 1.0
+        if self.detector.leak_r2 > 0.0:
+            var += 8.0 * p * p * self.leak_weights(S, pulse)
+        spread = count_spread(mass_tol)
+        lo = max(0, int(np.floor(np.min(mean - spread * np.sqrt(var)))) - 2)
+        hi = int(np.ceil(np.max(mean + spread * np.sqrt(var)))) + 2
+        return lo, hi
+
+    def predictive_matrix(self, S: np.ndarray, logp: np.ndarray, pulse: int,
+                          mass_tol: float = 1e-12) -> tuple[np.ndarray, np.ndarray]:
+        """Return (counts, log L) with log L[j, s] = log P_i(counts[j] | S[s]).
+
+        The counts cover the predictive mass of the S whose log-posterior is finite.
+        """
+        S = np.asarray(S, dtype=np.int64)
+        live = S[np.isfinite(logp)]
+        lo, hi = self.count_range(live, pulse, mass_tol)
+        counts = np.arange(lo, hi + 1, dtype=np.int64)
+        n_grid, s_grid = np.meshgrid(counts, S, indexing="ij")
+        ll = self.log_likelihood(n_grid.ravel(), s_grid.ravel(), pulse)
+        return counts, ll.reshape(n_grid.shape)
+
+    def kernel_args(self, pulse: int, s_max: int, log1m_rho: float = 0.0,
+                    log_rho_u: float = -np.inf, prune_nats: float = 50.0,
+                    contiguous: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                       np.ndarray]:
+        """Return the compiled kernels' model arguments for a pulse and spins up to ``s_max``.
+
+        Returns
+        -------
+        (iparams, fparams, eta_table, lnfact)
+            iparams = (k_mult, count_limit, contiguous); fparams = (leak_c, leak_r2, dark_mean,
+            log(1−ρ), log ρU, prune_nats); ``lnfact`` covers every count up to the limit.
+        """
+        n_limit = self.count_limit(s_max)
+        iparams = np.array([1 if pulse == 0 else 2, n_limit, int(contiguous)], dtype=np.int64)
+        fparams = np.array([0.25 if pulse == 0 else 1.0, self.detector.leak_r2, self.dark_mean,
+                            log1m_rho, log_rho_u, prune_nats])
+        return iparams, fparams, self.eta_table(pulse, s_max), self.ensure_lnfact(n_limit + 2)
