@@ -23,6 +23,7 @@ Before use set the RS-232 echo OFF on the front panel (there is no remote comman
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -40,6 +41,7 @@ MAX_PERIODS = 2000
 OVERFLOW_COUNTS = 10**9 - 1
 _STATUS_OVERFLOW, _STATUS_RATE, _STATUS_COMMAND = 0x08, 0x10, 0x80
 _SLOPES = {"rise": 0, "fall": 1}
+_INTEGER = re.compile(r"[+-]?[0-9]{1,15}")
 
 
 def parse_int(text: str, what: str) -> int:
@@ -51,7 +53,7 @@ def parse_int(text: str, what: str) -> int:
         Naming ``what`` if the reply is not an integer.
     """
     token = text.strip()
-    if not token.lstrip("+-").isdigit():
+    if not _INTEGER.fullmatch(token):
         raise DeviceProtocolError(f"SR400 {what}: expected an integer, got {text[:40]!r}")
     return int(token)
 
