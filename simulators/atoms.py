@@ -65,7 +65,7 @@ def _may_outlast(S: int, first: int, gamma_gate: float) -> bool:
     return bool(log_bound.min() > math.log(_UNFINISHED_TOL))
 
 
-@njit(nogil=True)
+@njit
 def _cascade(
     rates: np.ndarray, firsts: np.ndarray, lengths: np.ndarray, inv_gamma: np.ndarray,
     waits: np.ndarray, scatter_u: np.ndarray, scatter_eps: float, gate_s: float,

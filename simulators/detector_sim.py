@@ -27,7 +27,7 @@ from heralder.estimation.detector import DetectorModel
 __all__ = ["DetectorSim", "apply_dead_time"]
 
 
-@njit(nogil=True)
+@njit
 def _register(
     ph_rel: np.ndarray, ph_pulse: np.ndarray, keep_u: np.ndarray, eta: float,
     dk_rel: np.ndarray, dk_pulse: np.ndarray, starts: np.ndarray, ap_index: np.ndarray,

@@ -13,7 +13,8 @@ is ever due unless someone advances it, so a call that finds none fires one puls
 caller had waited one period). Per-channel input settings act on the tags: a trigger level outside
 (0, ``SIGNAL_HEIGHT_V``) sees nothing, ``setInputDelay`` shifts, ``setDeadtime`` drops tags closer
 than the dead time, ``setTestSignal`` replaces the input by an 800 kHz square wave's rising edges.
-:meth:`TimeTagger.inject_overflow` (fake only) makes the next delivered data an overflow.
+:meth:`TimeTagger.inject_overflow` (fake only) makes the next delivered chunk an overflow: its tags
+are lost and the stream gets an ``OverflowBegin`` and an ``OverflowEnd`` event in their place.
 """
 
 from __future__ import annotations
@@ -213,13 +214,16 @@ class TimeTagger:
             return 0
         block = lab.fire_pulses(due)
         stamps, channels = self._inputs(*lab.tags(block))
-        overflow = self._overflow_next
-        self._overflow_next = False
-        if overflow:
+        types = np.zeros(stamps.size, np.int8)
+        if self._overflow_next and stamps.size:
+            self._overflow_next = False
             self._overflows += 1
+            stamps = stamps[[0, -1]]
+            channels = np.zeros(2, np.int32)
+            types = np.array([TagType.OverflowBegin, TagType.OverflowEnd], np.int8)
         for measurement in self._measurements:
             if measurement.isRunning():
-                measurement._feed(stamps, channels, overflow)
+                measurement._feed(stamps, channels, types)
         return due
 
     def _inputs(self, stamps: np.ndarray, channels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -300,7 +304,7 @@ class _Measurement:
                 lab.clock.sleep(lab.pulse_period_s)
         return not self._running
 
-    def _feed(self, stamps: np.ndarray, channels: np.ndarray, overflow: bool) -> None:
+    def _feed(self, stamps: np.ndarray, channels: np.ndarray, types: np.ndarray) -> None:
         if stamps.size:
             if self._first_ps is None:
                 self._first_ps = int(stamps[0])
@@ -308,15 +312,16 @@ class _Measurement:
                 keep = stamps < self._first_ps + self._stop_at_ps
                 if not keep.all():
                     self._running = False
-                stamps, channels = stamps[keep], channels[keep]
+                stamps, channels, types = stamps[keep], channels[keep], types[keep]
             if stamps.size:
                 self._last_ps = int(stamps[-1])
-        self._process(stamps, channels, overflow)
+        self._process(stamps, channels, types)
 
     def _reset(self) -> None:
         raise NotImplementedError
 
-    def _process(self, stamps: np.ndarray, channels: np.ndarray, overflow: bool) -> None:
+    def _process(self, stamps: np.ndarray, channels: np.ndarray, types: np.ndarray) -> None:
+        """Take a time-ordered chunk of events (``types`` are :class:`TagType` values)."""
         raise NotImplementedError
 
 
@@ -363,12 +368,10 @@ class TimeTagStream(_Measurement):
         self._overflow = False
         self._total = 0
 
-    def _process(self, stamps, channels, overflow) -> None:
-        mine = np.isin(channels, self._channels)
-        stamps, channels = stamps[mine], channels[mine]
-        types = np.zeros(stamps.size, np.int8)
-        if overflow and stamps.size:
-            types[0], types[-1] = TagType.OverflowBegin, TagType.OverflowEnd
+    def _process(self, stamps, channels, types) -> None:
+        mine = np.isin(channels, self._channels) | (types != TagType.TimeTag)
+        stamps, channels, types = stamps[mine], channels[mine], types[mine]
+        if (types != TagType.TimeTag).any():
             self._overflow = True
         room = self._n_max - self._held
         if stamps.size > room:  # the buffer is full: the rest is lost, as on the device
@@ -419,7 +422,10 @@ class GatedCounter(_Measurement):
         self._open_at: int | None = None
         self._counting = np.zeros(self._clicks.size, np.int32)
 
-    def _process(self, stamps, channels, overflow) -> None:
+    def _process(self, stamps, channels, types) -> None:
+        if self._open_at is not None and (types != TagType.TimeTag).any():
+            self._open_at = None  # an overflow inside the gate: the gate is lost
+        stamps, channels = stamps[types == TagType.TimeTag], channels[types == TagType.TimeTag]
         for t, c in zip(stamps.tolist(), channels.tolist(), strict=True):
             if self._filled >= self._n:
                 return
@@ -473,7 +479,8 @@ class Countrate(_Measurement):
     def _reset(self) -> None:
         self._counts = np.zeros(self._channels.size, np.int64)
 
-    def _process(self, stamps, channels, overflow) -> None:
+    def _process(self, stamps, channels, types) -> None:
+        channels = channels[types == TagType.TimeTag]
         self._counts += (channels[:, None] == self._channels[None, :]).sum(axis=0)
 
     def getCountsTotal(self) -> np.ndarray:
