@@ -13,6 +13,7 @@ from pathlib import Path
 import matplotlib as mpl
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from heralder.physics.paper_data import (
     PAPER_FITS,
@@ -227,6 +228,7 @@ def plot_fig6(studies: Sequence[SwitchStudy]) -> Figure:
     ax.axhline(ideal, color="black", ls="--", lw=0.8,
                label=rf"ideal $\sum_S|c_S|^2\mathcal{{F}}_S = {ideal:.0f}$")
     n_traj = studies[0].qfi.shape[0]
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("number of polarisation switches")
     ax.set_ylabel(r"sample-mean QFI $\bar{\mathcal{F}}$")
     ax.set_title(f"Fig. 6: N = {studies[0].N}, {n_traj} trajectories per η")

@@ -71,3 +71,12 @@ def test_run_reports_unwritable_directory(tmp_path, capsys):
     args = parser.parse_args(["--out", str(blocker / "sub"), "--quick", "--no-progress"])
     with pytest.raises(HeralderError, match="cannot write figures"):
         figures.run(args)
+
+
+def test_switch_study_first_pulse_matches_exact_mean_qfi():
+    # Monte Carlo through the estimator's Posterior against the closed-form eqs. (12)-(13)
+    from heralder.physics.trajectories import switch_study
+
+    study = switch_study(16, 0.5, 300, 0, np.random.default_rng(7))
+    assert abs(study.mean[0] - mean_qfi(16, 0.5)) < 4 * study.sem[0]
+    assert study.ideal_mean == pytest.approx(mean_qfi(16))
