@@ -122,19 +122,20 @@ def peak_spin(N: int) -> int:
     return max(min(s, n), s0)
 
 
-def _log_prior_run(n: int, s_lo: int, s_hi: int) -> np.ndarray:
-    """Return log|c_S|² for S = s_lo, s_lo+2, ..., s_hi (parity of n) in O(run length).
+def _log_prior_run(n: int, s_hi: int) -> np.ndarray:
+    """Return log|c_S|² for S = N mod 2, ..., s_hi (step 2) in O(s_hi) with one log1p per S.
 
-    Seeded at s_lo by the closed form, then summed with the exact step ratio
-    |c_S|²/|c_{S-2}|² = (2S+1)/(2S-3) · (N-S+2)/(N+S+1); every log1p term is small, so the
-    running sum keeps ~1e-14 relative accuracy.
+    Starts from the exact |c_0|² = 1/(N+1) or |c_1|² = 3/(N+2) and sums the log step ratio
+    |c_S|²/|c_{S-2}|² = (2S+1)(N-S+2)/((2S-3)(N+S+1)) = 1 + (4N+5+4S-4S²)/((2S-3)(N+S+1)),
+    whose numerator is exact in float64; the running sum keeps ~1e-14 relative accuracy.
     """
-    S = np.arange(s_lo, s_hi + 1, 2, dtype=np.float64)
-    steps = np.log1p(-(2.0 * S[1:] - 1.0) / (n + S[1:] + 1.0))
-    out = np.empty_like(S)
-    out[0] = 0.0
-    np.cumsum(steps, out=out[1:])
-    out += np.log((2.0 * S + 1.0) / (2.0 * s_lo + 1.0)) + _log_prior_valid(n, S[:1])[0]
+    s0 = n % 2
+    S = np.arange(s0 + 2, s_hi + 1, 2, dtype=np.float64)
+    out = np.empty(S.size + 1)
+    out[0] = -math.log(n + 1.0) if s0 == 0 else math.log(3.0 / (n + 2.0))
+    excess = (4.0 * n + 5.0 + 4.0 * S - 4.0 * S * S) / ((2.0 * S - 3.0) * (n + S + 1.0))
+    np.cumsum(np.log1p(excess), out=out[1:])
+    out[1:] += out[0]
     return out
 
 
@@ -169,12 +170,14 @@ def prior_support(N: int, tol_nats: float = 50.0) -> tuple[np.ndarray, np.ndarra
     if not (math.isfinite(tol_nats) and tol_nats > 0):
         raise ValueError(f"tol_nats must be a finite number > 0, got {tol_nats!r}")
     s0 = n % 2
-    threshold = float(log_prior(n, peak_spin(n))) - tol_nats
     s_hi = _upper_guess(n, tol_nats)
-    s_hi -= (n - s_hi) % 2
-    while s_hi < n and log_prior(n, s_hi) >= threshold:  # the guess was short: widen
-        s_hi = min(n - (n - 2 * s_hi) % 2, 2 * s_hi)
-    log_p = _log_prior_run(n, s0, s_hi)
+    while True:
+        s_hi -= (n - s_hi) % 2
+        log_p = _log_prior_run(n, s_hi)
+        threshold = float(log_p.max()) - tol_nats
+        if s_hi >= n or log_p[-1] < threshold:
+            break
+        s_hi = min(n, 2 * s_hi)  # the guess fell short of the edge: widen
     keep = np.flatnonzero(log_p >= threshold)  # contiguous: the prior is unimodal
     first, last = keep[0], keep[-1]
     S = np.arange(s0 + 2 * first, s0 + 2 * last + 1, 2, dtype=np.int64)
