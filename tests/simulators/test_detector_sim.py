@@ -9,6 +9,7 @@ from heralder.simulators.detector_sim import DetectorSim, apply_dead_time
 from scipy import stats
 
 from heralder.estimation.detector import DetectorModel
+from heralder.estimation.efficiency import effective_efficiency
 
 GATE_S = 1e-3
 
@@ -148,3 +149,30 @@ def test_counts_only_refuses_when_times_matter() -> None:
     sim = DetectorSim(DetectorModel(dead_time_s=1e-9))
     with pytest.raises(ValueError, match="dead_time_s"):
         sim.count(np.array([3]), np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("first", [True, False])
+def test_mean_count_matches_the_estimators_effective_efficiency(first: bool) -> None:
+    """The simulated process (exact times, exact dead time, scattering) against η_i(S)·k."""
+    gamma, S, n = 1000.0, 60, 3000
+    model = DetectorModel(eta=0.5, dead_time_s=5e-5 / gamma, scatter_eps=0.01, gate_s=1.0,
+                          gamma_tc_per_s=gamma, gamma_antitc_per_s=gamma)
+    rng = np.random.default_rng(12)
+    atoms = CollectiveAtoms(10000, gamma, gamma, rng, scatter_eps=model.scatter_eps)
+    sim = DetectorSim(model)
+    times, owners = [], []
+    for i in range(n):  # fresh shots, so a scattering jump never changes the next pulse's S
+        atoms.prepare(S)
+        if not first:
+            atoms.drive(np.array([True]), 1.0, times=False)
+            atoms.s, atoms.m = S, -S
+        block = atoms.drive(np.array([first]), 1.0, times=True)
+        times.append(block.times_s)
+        owners.append(np.full(block.times_s.size, i))
+    gate, _ = sim.register(np.concatenate(times), np.concatenate(owners), np.arange(n) * 2.0,
+                           rng)
+    counts = np.bincount(gate, minlength=n)
+    pulse = 0 if first else 1
+    k = S if first else 2 * S
+    expected = k * float(effective_efficiency(model, np.array([S]), pulse)[0])
+    assert abs(counts.mean() - expected) < 4.5 * counts.std() / np.sqrt(n)
