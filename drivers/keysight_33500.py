@@ -39,7 +39,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from heralder.drivers.base import TransportDriver, check_number, check_settings
-from heralder.drivers.scpi import check_errors, parse_scpi_bool, parse_scpi_float
+from heralder.drivers.scpi import exchange, parse_scpi_bool, parse_scpi_float
 
 from heralder.config import DeviceConfig
 from heralder.control.clock import Clock, WallClock
@@ -101,20 +101,18 @@ class Keysight33500(TransportDriver):
     def _query(self, command: str, timeout_s: float | None = None) -> str:
         return self.transport.query(command, self._timeout(timeout_s))
 
-    def _send(self, what: str, *commands: str) -> None:
-        for command in commands:
-            self.transport.write(command)
-        check_errors(self.transport, what, self.timeout_s)
+    def _exchange(self, what: str, *commands: str, timeout_s: float | None = None
+                  ) -> list[str]:
+        return exchange(self.transport, list(commands), what, self._timeout(timeout_s))
 
     def _after_open(self) -> None:
         self.transport.clear_input()
         self._identity = self.identify()
-        self.transport.write("*CLS")
-        check_errors(self.transport, "open", self.timeout_s)
+        self._exchange("open", "*CLS")
 
     def _before_close(self) -> None:
         if self.trigger_armed:
-            self._send("close", f"OUTP{self.channel} OFF")
+            self._exchange("close", f"OUTP{self.channel} OFF")
             self.trigger_armed = False
 
     def identify(self) -> str:
@@ -149,6 +147,22 @@ class Keysight33500(TransportDriver):
     def _level(self, state: SwitchState) -> float:
         return self.tc_level_v if state is SwitchState.TC else self.anti_tc_level_v
 
+    def _state_queries(self) -> tuple[str, str, str]:
+        ch = self.channel
+        return f"SOUR{ch}:FUNC?", f"SOUR{ch}:VOLT:OFFS?", f"OUTP{ch}?"
+
+    def _parse_state(self, function: str, offset_text: str, output_text: str) -> SwitchState:
+        function = function.strip().upper()
+        offset = parse_scpi_float(offset_text, "offset")
+        output = parse_scpi_bool(output_text, "output")
+        level = offset if output and function == "DC" else 0.0
+        for state in (SwitchState.TC, SwitchState.ANTI_TC):
+            if math.isclose(level, self._level(state), abs_tol=1e-3):
+                return state
+        raise DeviceProtocolError(f"33500 channel {self.channel} is at {level:g} V ({function}, "
+                                  f"output {'on' if output else 'off'}): neither TC nor anti-TC "
+                                  "level")
+
     def get_state(self, timeout_s: float) -> SwitchState:
         """Return the state the channel's level gives.
 
@@ -157,19 +171,11 @@ class Keysight33500(TransportDriver):
         DeviceProtocolError
             If the channel is not a DC output at one of the two levels.
         """
-        ch = self.channel
-        function = self._query(f"SOUR{ch}:FUNC?", timeout_s).strip().upper()
-        offset = parse_scpi_float(self._query(f"SOUR{ch}:VOLT:OFFS?", timeout_s), "offset")
-        output = parse_scpi_bool(self._query(f"OUTP{ch}?", timeout_s), "output")
-        level = offset if output and function == "DC" else 0.0
-        for state in (SwitchState.TC, SwitchState.ANTI_TC):
-            if math.isclose(level, self._level(state), abs_tol=1e-3):
-                return state
-        raise DeviceProtocolError(f"33500 channel {ch} is at {level:g} V ({function}, output "
-                                  f"{'on' if output else 'off'}): neither TC nor anti-TC level")
+        return self._parse_state(*self._exchange("get_state", *self._state_queries(),
+                                                 timeout_s=timeout_s))
 
     def set_state(self, state: SwitchState, timeout_s: float) -> SwitchAck:
-        """Put the channel at the level of ``state`` and read it back.
+        """Put the channel at the level of ``state`` and read it back (one round trip).
 
         Raises
         ------
@@ -180,13 +186,11 @@ class Keysight33500(TransportDriver):
         """
         if not isinstance(state, SwitchState):
             raise ValueError(f"state must be a SwitchState, got {state!r}")
-        timeout_s = self._timeout(timeout_s)
-        ch = self.channel
         t_sent = self.clock.now()
-        self.transport.write(f"SOUR{ch}:APPL:DC DEF,DEF,{self._level(state):.4f}")
-        back = self.get_state(timeout_s)
-        check_errors(self.transport, "set_state", timeout_s)
-        return SwitchAck(requested=state, read_back=back, t_sent_s=t_sent,
+        replies = self._exchange(
+            "set_state", f"SOUR{self.channel}:APPL:DC DEF,DEF,{self._level(state):.4f}",
+            *self._state_queries(), timeout_s=timeout_s)
+        return SwitchAck(requested=state, read_back=self._parse_state(*replies), t_sent_s=t_sent,
                          t_ack_s=self.clock.now(), settle_time_s=self.settle_time_s)
 
     def arm_pattern(self, pattern: Sequence[SwitchState], timeout_s: float) -> None:
@@ -208,27 +212,27 @@ class Keysight33500(TransportDriver):
         ch = self.channel
         first = self._level(states[0])
         second = self._level(states[1])
-        self._send("arm_pattern", f"OUTP{ch} OFF", f"SOUR{ch}:FUNC SQU",
-                   f"SOUR{ch}:FREQ {1.0 / (2 * self.pulse_period_s):.9E}",
-                   f"SOUR{ch}:VOLT:HIGH {max(first, second):.4f}",
-                   f"SOUR{ch}:VOLT:LOW {min(first, second):.4f}",
-                   f"SOUR{ch}:BURS:MODE TRIG",
-                   f"SOUR{ch}:BURS:NCYC {math.ceil(len(states) / 2)}",
-                   f"SOUR{ch}:BURS:PHAS {0 if first > second else 180}",
-                   f"TRIG{ch}:SOUR EXT", f"SOUR{ch}:BURS:STAT ON", f"OUTP{ch} ON")
-        if not parse_scpi_bool(self._query(f"SOUR{ch}:BURS:STAT?"), "burst state"):
+        (burst,) = self._exchange(
+            "arm_pattern", f"OUTP{ch} OFF", f"SOUR{ch}:FUNC SQU",
+            f"SOUR{ch}:FREQ {1.0 / (2 * self.pulse_period_s):.9E}",
+            f"SOUR{ch}:VOLT:HIGH {max(first, second):.4f}",
+            f"SOUR{ch}:VOLT:LOW {min(first, second):.4f}", f"SOUR{ch}:BURS:MODE TRIG",
+            f"SOUR{ch}:BURS:NCYC {math.ceil(len(states) / 2)}",
+            f"SOUR{ch}:BURS:PHAS {0 if first > second else 180}", f"TRIG{ch}:SOUR EXT",
+            f"SOUR{ch}:BURS:STAT ON", f"OUTP{ch} ON", f"SOUR{ch}:BURS:STAT?")
+        if not parse_scpi_bool(burst, "burst state"):
             raise DeviceProtocolError("33500 burst did not switch on")
 
     def stop_pattern(self, timeout_s: float) -> SwitchAck:
         """Stop the burst and put the channel at the safe state's level."""
-        self._send("stop_pattern", f"SOUR{self.channel}:BURS:STAT OFF")
+        self._exchange("stop_pattern", f"SOUR{self.channel}:BURS:STAT OFF")
         return self.set_state(self.safe_state, timeout_s)
 
     # -- PulseTrigger ----------------------------------------------------------------------------
     def arm_trigger(self) -> None:
         """Set the channel to burst one pulse per bus trigger (``*TRG``)."""
         ch = self.channel
-        self._send("arm_trigger", f"OUTP{ch} OFF", f"SOUR{ch}:FUNC PULS",
+        self._exchange("arm_trigger", f"OUTP{ch} OFF", f"SOUR{ch}:FUNC PULS",
                    f"SOUR{ch}:FUNC:PULS:PER {max(4 * self.pulse_width_s, 1e-6):.6E}",
                    f"SOUR{ch}:FUNC:PULS:WIDT {self.pulse_width_s:.6E}",
                    f"SOUR{ch}:VOLT:LOW 0", f"SOUR{ch}:VOLT:HIGH 3.3",
@@ -244,8 +248,7 @@ class Keysight33500(TransportDriver):
         if not self.trigger_armed:
             self.arm_trigger()
         t_sent = self.clock.now()
-        self.transport.write("*TRG")
-        if self._query("*OPC?", timeout_s).strip() != "1":
+        if self._query("*TRG;*OPC?", timeout_s).strip() != "1":
             raise DeviceProtocolError("33500 did not complete the trigger (*OPC? != 1)")
         return t_sent
 

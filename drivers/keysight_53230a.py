@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 from heralder.drivers.base import TransportDriver, check_number, check_settings
-from heralder.drivers.scpi import check_errors, parse_scpi_float, read_definite_block
+from heralder.drivers.scpi import check_errors, exchange, parse_scpi_float, read_definite_block
 
 from heralder.config import DeviceConfig
 from heralder.control.clock import Clock, WallClock
@@ -106,14 +106,13 @@ class Keysight53230A(TransportDriver):
     def _query(self, command: str, timeout_s: float | None = None) -> str:
         return self.transport.query(command, self._timeout(timeout_s))
 
-    def _check(self, what: str) -> None:
-        check_errors(self.transport, what, self.timeout_s)
+    def _exchange(self, what: str, *commands: str) -> list[str]:
+        return exchange(self.transport, list(commands), what, self.timeout_s)
 
     def _after_open(self) -> None:
         self.transport.clear_input()
         self._identity = self.identify()
-        self.transport.write("*CLS")
-        self._check("open")
+        self._exchange("open", "*CLS")
 
     def _before_close(self) -> None:
         self.transport.write("ABOR")
@@ -170,15 +169,14 @@ class Keysight53230A(TransportDriver):
         ch = self.channel
         slope = "NEG" if self.slope == "fall" else "POS"
         source = "EXT" if trigger == "external" else "IMM"
-        for command in ("ABOR", f"CONF:TOT:TIM {gate_s:.6E},(@{ch})",
-                        f"INP{ch}:IMP {self.impedance_ohm:g}", f"INP{ch}:COUP DC",
-                        f"INP{ch}:LEV {threshold_v:.4f}", f"INP{ch}:SLOP {slope}",
-                        f"TRIG:SOUR {source}", "FORM ASC"):
-            self.transport.write(command)
-        self._check("configure")
-        gate_back = parse_scpi_float(self._query("TOT:GATE:TIME?"), "gate time")
-        level_back = parse_scpi_float(self._query(f"INP{ch}:LEV?"), "input level")
-        source_back = self._query("TRIG:SOUR?").strip().upper()
+        gate_text, level_text, source_back = self._exchange(
+            "configure", "ABOR", f"CONF:TOT:TIM {gate_s:.6E},(@{ch})",
+            f"INP{ch}:IMP {self.impedance_ohm:g}", f"INP{ch}:COUP DC",
+            f"INP{ch}:LEV {threshold_v:.4f}", f"INP{ch}:SLOP {slope}", f"TRIG:SOUR {source}",
+            "FORM ASC", "TOT:GATE:TIME?", f"INP{ch}:LEV?", "TRIG:SOUR?")
+        gate_back = parse_scpi_float(gate_text, "gate time")
+        level_back = parse_scpi_float(level_text, "input level")
+        source_back = source_back.strip().upper()
         if not math.isclose(gate_back, gate_s, rel_tol=1e-6, abs_tol=1e-9):
             raise DeviceProtocolError(f"53230A gate time reads back {gate_back}, set {gate_s}")
         if abs(level_back - threshold_v) > 1e-3:
@@ -200,14 +198,12 @@ class Keysight53230A(TransportDriver):
         if isinstance(n_gates, bool) or not isinstance(n_gates, (int, np.integer)) or not (
                 1 <= n_gates <= MAX_TRIGGERS):
             raise ValueError(f"n_gates must be an integer in 1..{MAX_TRIGGERS}, got {n_gates!r}")
-        self.transport.write("ABOR")
-        self.transport.write(f"TRIG:COUN {int(n_gates)}")
-        self.transport.write("SAMP:COUN 1")
-        count = parse_scpi_float(self._query("TRIG:COUN?"), "trigger count")
+        (count_text,) = self._exchange("arm", "ABOR", f"TRIG:COUN {int(n_gates)}",
+                                       "SAMP:COUN 1", "TRIG:COUN?", "INIT")
+        count = parse_scpi_float(count_text, "trigger count")
         if count != n_gates:
+            self.transport.write("ABOR")
             raise DeviceProtocolError(f"53230A trigger count reads back {count}, set {n_gates}")
-        self.transport.write("INIT")
-        self._check("arm")
         self._n_gates, self._gates_read = int(n_gates), 0
 
     def read(self, timeout_s: float) -> CountBlock:
@@ -235,7 +231,7 @@ class Keysight53230A(TransportDriver):
             if time.monotonic() >= deadline:
                 raise DeviceTimeout(f"{self.address}: no reading within {timeout_s:g} s")
             time.sleep(self.poll_interval_s)
-        self._check("read")
+        check_errors(self.transport, "read", self.timeout_s)
         first = self._gates_read
         self._gates_read += counts.size
         return CountBlock(counts=counts, valid=valid, first_gate=first,

@@ -119,9 +119,18 @@ class SR400(TransportDriver):
     def _query(self, command: str, timeout_s: float | None = None) -> str:
         return self.transport.query(command, self._timeout(timeout_s))
 
-    def _status(self, timeout_s: float | None = None) -> int:
-        """Read (and thereby clear) the status byte; raise on a command error."""
-        status = parse_int(self._query("SS", timeout_s), "status byte")
+    def _lines(self, commands: list[str], n_replies: int) -> list[str]:
+        """Send ``commands`` as one ``;``-joined line and return their ``n_replies`` replies.
+
+        One write per exchange keeps Nagle's algorithm from delaying back-to-back writes on
+        TCP bridges, and the SR400 answers the queries of a line in order.
+        """
+        self.transport.write(";".join(commands))
+        return [self.transport.read(self.timeout_s) for _ in range(n_replies)]
+
+    def _check_status(self, text: str) -> int:
+        """Parse a status byte (reading it cleared it); raise on a command error."""
+        status = parse_int(text, "status byte")
         if not 0 <= status <= 255:
             raise DeviceProtocolError(f"SR400 status byte out of range: {status}")
         if status & _STATUS_COMMAND:
@@ -130,9 +139,10 @@ class SR400(TransportDriver):
         return status
 
     def _after_open(self) -> None:
-        self.transport.write("SW0")  # no inter-character delay (factory default is ~20 ms/char)
-        self._identity = self.identify()
-        self._status()
+        # SW0: no inter-character delay (the factory default is ~20 ms per character)
+        mode, status = self._lines(["SW0", "CM", "SS"], 2)
+        self._identity = self._identity_from(mode)
+        self._check_status(status)
 
     def _before_close(self) -> None:
         self.transport.write("CH")
@@ -140,7 +150,11 @@ class SR400(TransportDriver):
     # -- Device -------------------------------------------------------------------------------
     def identify(self) -> str:
         """Return the identity (the SR400 has no ``*IDN?``; ``CM`` proves it answers)."""
-        mode = parse_int(self._query("CM"), "counting mode")
+        return self._identity_from(self._query("CM"))
+
+    @staticmethod
+    def _identity_from(mode_text: str) -> str:
+        mode = parse_int(mode_text, "counting mode")
         if not 0 <= mode <= 3:
             raise DeviceProtocolError(f"SR400 counting mode out of range: {mode}")
         return "Stanford Research Systems,SR400"
@@ -181,12 +195,12 @@ class SR400(TransportDriver):
                     "GM0,1", f"GD0,{self.gate_delay_s:.4E}", f"GW0,{gate_s:.4E}",
                     f"DS0,{_SLOPES[self.slope]}", f"DL0,{threshold_v:.4f}", "NE0",
                     "DT0" if external else "DT2E-3"]
-        for command in commands:
-            self.transport.write(command)
-        self._status()
-        gate_back = parse_float(self._query("GW0"), "gate width")
-        level_back = parse_float(self._query("DL0"), "discriminator level")
-        t_input = parse_int(self._query("CI2"), "T input")
+        status, gate_text, level_text, t_text = self._lines(
+            [*commands, "SS", "GW0", "DL0", "CI2"], 4)
+        self._check_status(status)
+        gate_back = parse_float(gate_text, "gate width")
+        level_back = parse_float(level_text, "discriminator level")
+        t_input = parse_int(t_text, "T input")
         if abs(gate_back - gate_s) > max(1e-9, 1e-3 * gate_s):
             raise DeviceProtocolError(f"SR400 gate width reads back {gate_back}, set {gate_s}")
         if abs(level_back - threshold_v) > 2e-4 + 1e-9:
@@ -207,13 +221,12 @@ class SR400(TransportDriver):
         if isinstance(n_gates, bool) or not isinstance(n_gates, (int, np.integer)) or not (
                 1 <= n_gates <= MAX_PERIODS):
             raise ValueError(f"n_gates must be an integer in 1..{MAX_PERIODS}, got {n_gates!r}")
-        self.transport.write("CR")
-        self.transport.write(f"NP{int(n_gates)}")
-        periods = parse_int(self._query("NP"), "N PERIODS")
+        periods_text, status = self._lines(["CR", f"NP{int(n_gates)}", "NP", "SS", "CS"], 2)
+        periods = parse_int(periods_text, "N PERIODS")
+        self._check_status(status)
         if periods != n_gates:
+            self.transport.write("CH")
             raise DeviceProtocolError(f"SR400 N PERIODS reads back {periods}, set {n_gates}")
-        self._status()
-        self.transport.write("CS")
         self._n_gates, self._next_point = int(n_gates), 1
 
     def read(self, timeout_s: float) -> CountBlock:
@@ -237,8 +250,9 @@ class SR400(TransportDriver):
         status = 0
         while self._next_point <= self._n_gates:
             # each exchange gets the device timeout; ``timeout_s`` bounds the wait for a gate
-            status |= self._status()
-            value = parse_int(self._query(f"QA{self._next_point}"), "count")
+            status_text, value_text = self._lines(["SS", f"QA{self._next_point}"], 2)
+            status |= self._check_status(status_text)
+            value = parse_int(value_text, "count")
             if value >= 0:
                 counts.append(value)
                 self._next_point += 1

@@ -24,7 +24,7 @@ from heralder.simulators.lab import lab_from_context
 from heralder.simulators.tcp_server import EmulatorServer
 
 from heralder.config import Config, load_config
-from heralder.control.clock import WallClock
+from heralder.control.clock import SimClock, WallClock
 from heralder.errors import ConfigError
 from heralder.registry import DeviceContext
 
@@ -46,6 +46,18 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="do not alternate the switch on each pulse")
 
 
+def warm_up(config: Config | None) -> None:
+    """Fire one pulse in a throwaway lab, so compiled kernels are ready before clients connect.
+
+    The first simulated pulse of a process compiles the lab's kernels (about a second), which
+    a client with a short timeout would see as a silent instrument; the served lab's own random
+    streams are not touched.
+    """
+    lab = lab_from_context(DeviceContext(clock=SimClock(), seed=0, config=config))
+    lab.new_shot()
+    lab.fire_pulse()
+
+
 def serve(instrument: str, *, port: int = 0, seed: int = 0, config: Config | None = None,
           role: str | None = None, pulses_per_shot: int = 20, alternate: bool | None = None
           ) -> EmulatorServer:
@@ -60,6 +72,7 @@ def serve(instrument: str, *, port: int = 0, seed: int = 0, config: Config | Non
     if model not in EMULATORS:
         raise ConfigError(f"unknown instrument {instrument!r} (known: "
                           f"{', '.join(sorted(EMULATORS))})")
+    warm_up(config)
     context = DeviceContext(clock=WallClock(), seed=seed, config=config)
     auto = model in _COUNTERS if alternate is None else alternate
     context.shared["lab_link"] = LabLink(lab_from_context(context), auto_alternate=auto,

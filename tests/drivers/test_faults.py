@@ -33,10 +33,10 @@ def _device(sim_run, address, role, faults=None):
     return device, context
 
 
-def _arm_fault(context, address, kind, skip=0, delay_s=0.5):
+def _arm_fault(context, address, kind, delay_s=0.5):
     emulator = context.shared["emulators"][address]
     emulator.faults = FaultInjector([FaultConfig(
-        device="x", kind=kind, after_commands=skip, count=1,
+        device="x", kind=kind, count=1,
         delay_s=delay_s)])
 
 
@@ -75,8 +75,7 @@ def test_counter_faults_during_read(sim_run, address, kind):
 @pytest.mark.parametrize("address", ["sim://lcc25", "sim://33522b"])
 def test_switch_faults_during_set(sim_run, address, kind):
     switch, context = _device(sim_run, address, "switch")
-    # the 33500B's level command has no reply: hit its read-back query instead
-    _arm_fault(context, address, kind, skip=1 if address == "sim://33522b" else 0)
+    _arm_fault(context, address, kind)
     _raises_in_time(EXPECTED[kind], lambda: switch.set_state(SwitchState.ANTI_TC, TIMEOUT_S))
     _recovers(switch, lambda: switch.set_state(SwitchState.ANTI_TC, 1.0).ok or pytest.fail())
 
@@ -103,16 +102,16 @@ def test_late_lcc25_acknowledges_late(sim_run):
 
 
 def test_faults_from_config_hit_their_role_only(sim_run):
-    faults = [{"device": "counter", "kind": "no_reply", "after_commands": 1, "count": 1}]
+    faults = [{"device": "counter", "kind": "no_reply", "count": 1}]
     devices, context = sim_run(
         {"counter": {"driver": "sr400", "address": "sim://sr400", "timeout_s": TIMEOUT_S},
          "switch": {"driver": "lcc25", "address": "sim://lcc25", "timeout_s": TIMEOUT_S}},
         faults=faults)
     with pytest.raises(DeviceTimeout):
-        devices["counter"].open()  # the first query (CM) is lost
+        devices["counter"].open()  # the first line ("SW0;CM;SS") is lost
     devices["counter"].open()
     devices["switch"].open()
-    assert context.shared["emulators"]["sim://sr400"].faults.history == [(1, "no_reply")]
+    assert context.shared["emulators"]["sim://sr400"].faults.history == [(0, "no_reply")]
     assert context.shared["emulators"]["sim://lcc25"].faults.history == []
 
 

@@ -28,19 +28,23 @@ def _lf(*pairs: tuple[str, str | bytes | None]) -> list[tuple[bytes, bytes]]:
     return out
 
 
+def _line(commands: list[str], replies: list[str]) -> tuple[bytes, bytes]:
+    return ";".join(commands).encode() + b"\r", b"".join(r.encode() + b"\r" for r in replies)
+
+
+CONFIGURE = ["CH", "CR", "CM0", "CI0,1", "CI1,2", "CI2,3", "CP2,1", "GM0,1", "GD0,0.0000E+00",
+             "GW0,1.0000E-04", "DS0,1", "DL0,-0.0100", "NE0", "DT0"]
+
+
 def test_sr400_configure_arm_read_close(scripted):
-    script = _cr(("SW0", None), ("CM", "0"), ("SS", "0"))
-    script += _cr(*[(c, None) for c in ("CH", "CR", "CM0", "CI0,1", "CI1,2", "CI2,3", "CP2,1",
-                                        "GM0,1", "GD0,0.0000E+00", "GW0,1.0000E-04", "DS0,1",
-                                        "DL0,-0.0100", "NE0", "DT0")])
-    script += _cr(("SS", "0"), ("GW0", "1.000E-4"), ("DL0", "-0.0100"), ("CI2", "3"))
-    script += _cr(("CR", None), ("NP2", None), ("NP", "2"), ("SS", "0"), ("CS", None))
-    script += _cr(("SS", "0"), ("QA1", "-1"), ("SS", "2"), ("QA1", "12"), ("SS", "10"),
-                  ("QA2", "7"))
-    script += _cr(("CH", None))
+    script = [_line(["SW0", "CM", "SS"], ["0", "0"]),
+              _line([*CONFIGURE, "SS", "GW0", "DL0", "CI2"], ["0", "1.000E-4", "-0.0100", "3"]),
+              _line(["CR", "NP2", "NP", "SS", "CS"], ["2", "0"]),
+              _line(["SS", "QA1"], ["0", "-1"]), _line(["SS", "QA1"], ["2", "12"]),
+              _line(["SS", "QA2"], ["10", "7"]), _line(["CH"], [])]
+    assert len(script[1][0]) < 240  # the SR400's input buffer holds 256 characters
     counter = SR400("counter", "COM9", poll_interval_s=0.0, transport_factory=scripted(script))
     counter.open()
-    assert counter.identify  # opened: identity read during open
     settings = counter.configure(1e-4, -0.01, "external")
     assert settings.gate_s == pytest.approx(1e-4) and settings.threshold_v == -0.01
     counter.arm(2)
@@ -53,8 +57,8 @@ def test_sr400_configure_arm_read_close(scripted):
 
 
 def test_sr400_command_error_in_status_byte(scripted):
-    script = _cr(("SW0", None), ("CM", "0"), ("SS", "128"))
-    counter = SR400("counter", "COM9", transport_factory=scripted(script))
+    counter = SR400("counter", "COM9", transport_factory=scripted(
+        [_line(["SW0", "CM", "SS"], ["0", "128"])]))
     with pytest.raises(DeviceProtocolError, match="command error"):
         counter.open()
     assert not counter.is_open
@@ -62,7 +66,7 @@ def test_sr400_command_error_in_status_byte(scripted):
 
 def test_sr400_validates_before_the_wire(scripted):
     counter = SR400("counter", "COM9", transport_factory=scripted(
-        _cr(("SW0", None), ("CM", "1"), ("SS", "0"))))
+        [_line(["SW0", "CM", "SS"], ["1", "0"])]))
     counter.open()
     for bad in (dict(gate_s=1.0), dict(gate_s=1e-4, threshold_v=0.5),
                 dict(gate_s=1e-4, trigger="manual"), dict(gate_s=float("nan"))):
@@ -73,16 +77,20 @@ def test_sr400_validates_before_the_wire(scripted):
             counter.arm(n)
 
 
+def _scpi(commands: list[str], *answers: str) -> tuple[bytes, bytes]:
+    """Return one exchange: the commands joined as a program message + SYST:ERR?."""
+    parts = [c if c.startswith("*") else ":" + c for c in [*commands, "SYST:ERR?"]]
+    sent = ";".join(parts).lstrip(":").encode() + b"\n"
+    return sent, ";".join([*answers, '+0,"No error"']).encode() + b"\n"
+
+
 def test_53230a_configure_arm_read(scripted):
-    script = _lf(("*IDN?", "Agilent Technologies,53230A,MY1,1.0"), ("*CLS", None),
-                 ("SYST:ERR?", OK))
-    script += _lf(*[(c, None) for c in ("ABOR", "CONF:TOT:TIM 1.000000E-04,(@1)", "INP1:IMP 50",
-                                        "INP1:COUP DC", "INP1:LEV -0.0100", "INP1:SLOP NEG",
-                                        "TRIG:SOUR EXT", "FORM ASC")])
-    script += _lf(("SYST:ERR?", OK), ("TOT:GATE:TIME?", "+1.000000000000000E-04"),
-                  ("INP1:LEV?", "-1.000000000000000E-02"), ("TRIG:SOUR?", "EXT"))
-    script += _lf(("ABOR", None), ("TRIG:COUN 3", None), ("SAMP:COUN 1", None),
-                  ("TRIG:COUN?", "+3"), ("INIT", None), ("SYST:ERR?", OK))
+    script = [*_lf(("*IDN?", "Agilent Technologies,53230A,MY1,1.0")), _scpi(["*CLS"])]
+    script.append(_scpi(["ABOR", "CONF:TOT:TIM 1.000000E-04,(@1)", "INP1:IMP 50", "INP1:COUP DC",
+                         "INP1:LEV -0.0100", "INP1:SLOP NEG", "TRIG:SOUR EXT", "FORM ASC",
+                         "TOT:GATE:TIME?", "INP1:LEV?", "TRIG:SOUR?"],
+                        "+1.000000000000000E-04", "-1.000000000000000E-02", "EXT"))
+    script.append(_scpi(["ABOR", "TRIG:COUN 3", "SAMP:COUN 1", "TRIG:COUN?", "INIT"], "+3"))
     script += _lf(("R?", b"#10\n"),
                   ("R?", b"#245+1.20000000000000E+001,+9.91000000000000E+037\n"),
                   ("SYST:ERR?", OK), ("ABOR", None))
@@ -98,10 +106,11 @@ def test_53230a_configure_arm_read(scripted):
 
 
 def test_53230a_error_queue_raises(scripted):
-    script = _lf(("*IDN?", "Agilent Technologies,53220A,MY1,1.0"), ("*CLS", None),
-                 ("SYST:ERR?", b'-222,"Data out of range"\n'), ("SYST:ERR?", OK))
+    script = [*_lf(("*IDN?", "Agilent Technologies,53220A,MY1,1.0")),
+              (b"*CLS;:SYST:ERR?\n", b'-222,"Data out of range"\n'),
+              *_lf(("SYST:ERR?", b'-113,"Undefined header"\n'), ("SYST:ERR?", OK))]
     counter = Keysight53230A("counter", "X", transport_factory=scripted(script))
-    with pytest.raises(DeviceProtocolError, match="-222"):
+    with pytest.raises(DeviceProtocolError, match="-222.*-113"):
         counter.open()
 
 
@@ -110,8 +119,8 @@ def test_53230a_rejects_other_instruments_and_bad_gates(scripted):
         _lf(("*IDN?", "Agilent Technologies,34401A,MY1,1.0"))))
     with pytest.raises(DeviceProtocolError, match="not a 53220A"):
         counter.open()
-    counter = Keysight53230A("counter", "X", transport_factory=scripted(_lf(
-        ("*IDN?", "Agilent Technologies,53220A,MY1,1.0"), ("*CLS", None), ("SYST:ERR?", OK))))
+    counter = Keysight53230A("counter", "X", transport_factory=scripted(
+        [*_lf(("*IDN?", "Agilent Technologies,53220A,MY1,1.0")), _scpi(["*CLS"])]))
     counter.open()
     with pytest.raises(ValueError, match="gate_s"):
         counter.configure(1e-5)  # below the 53220A's 100 µs
@@ -152,16 +161,14 @@ def test_lcc25_errors_and_bad_echo(scripted):
 
 
 def test_33500_switch_pattern_and_trigger(scripted):
-    opening = _lf(("*IDN?", "Agilent Technologies,33522B,MY1,3.05"), ("*CLS", None),
-                  ("SYST:ERR?", OK))
-    script = opening + _lf(("SOUR1:APPL:DC DEF,DEF,3.3000", None), ("SOUR1:FUNC?", "DC"),
-                           ("SOUR1:VOLT:OFFS?", "+3.300000000000000E+00"), ("OUTP1?", "1"),
-                           ("SYST:ERR?", OK))
-    script += _lf(*[(c, None) for c in (
-        "OUTP1 OFF", "SOUR1:FUNC SQU", "SOUR1:FREQ 2.500000000E+03", "SOUR1:VOLT:HIGH 3.3000",
-        "SOUR1:VOLT:LOW 0.0000", "SOUR1:BURS:MODE TRIG", "SOUR1:BURS:NCYC 2",
-        "SOUR1:BURS:PHAS 180", "TRIG1:SOUR EXT", "SOUR1:BURS:STAT ON", "OUTP1 ON")])
-    script += _lf(("SYST:ERR?", OK), ("SOUR1:BURS:STAT?", "1"))
+    opening = [*_lf(("*IDN?", "Agilent Technologies,33522B,MY1,3.05")), _scpi(["*CLS"])]
+    state = ["SOUR1:FUNC?", "SOUR1:VOLT:OFFS?", "OUTP1?"]
+    script = [*opening, _scpi(["SOUR1:APPL:DC DEF,DEF,3.3000", *state],
+                              "DC", "+3.300000000000000E+00", "1")]
+    script.append(_scpi(["OUTP1 OFF", "SOUR1:FUNC SQU", "SOUR1:FREQ 2.500000000E+03",
+                         "SOUR1:VOLT:HIGH 3.3000", "SOUR1:VOLT:LOW 0.0000", "SOUR1:BURS:MODE TRIG",
+                         "SOUR1:BURS:NCYC 2", "SOUR1:BURS:PHAS 180", "TRIG1:SOUR EXT",
+                         "SOUR1:BURS:STAT ON", "OUTP1 ON", "SOUR1:BURS:STAT?"], "1"))
     switch = Keysight33500("switch", "X", transport_factory=scripted(script))
     switch.open()
     assert switch.set_state(SwitchState.ANTI_TC, 1.0).ok
@@ -171,13 +178,12 @@ def test_33500_switch_pattern_and_trigger(scripted):
         switch.arm_pattern([SwitchState.TC, SwitchState.TC], 1.0)
     switch.close()
 
-    script = opening + _lf(*[(c, None) for c in (
+    script = [*opening, _scpi([
         "OUTP2 OFF", "SOUR2:FUNC PULS", "SOUR2:FUNC:PULS:PER 4.000000E-05",
         "SOUR2:FUNC:PULS:WIDT 1.000000E-05", "SOUR2:VOLT:LOW 0", "SOUR2:VOLT:HIGH 3.3",
         "SOUR2:BURS:MODE TRIG", "SOUR2:BURS:NCYC 1", "TRIG2:SOUR BUS", "SOUR2:BURS:STAT ON",
-        "OUTP2 ON")])
-    script += _lf(("SYST:ERR?", OK), ("*TRG", None), ("*OPC?", "1"), ("OUTP2 OFF", None),
-                  ("SYST:ERR?", OK))
+        "OUTP2 ON"])]
+    script += [*_lf(("*TRG;*OPC?", "1")), _scpi(["OUTP2 OFF"])]
     trigger = Keysight33500("trigger", "X", channel=2, transport_factory=scripted(script))
     trigger.open()
     assert isinstance(trigger.fire(1.0), float)
@@ -185,9 +191,8 @@ def test_33500_switch_pattern_and_trigger(scripted):
 
 
 def test_33500_level_neither_state(scripted):
-    script = _lf(("*IDN?", "Agilent Technologies,33622A,MY1,3.05"), ("*CLS", None),
-                 ("SYST:ERR?", OK), ("SOUR1:FUNC?", "SIN"), ("SOUR1:VOLT:OFFS?", "+1.0E+00"),
-                 ("OUTP1?", "1"))
+    script = [*_lf(("*IDN?", "Agilent Technologies,33622A,MY1,3.05")), _scpi(["*CLS"]),
+              _scpi(["SOUR1:FUNC?", "SOUR1:VOLT:OFFS?", "OUTP1?"], "SIN", "+1.0E+00", "1")]
     switch = Keysight33500("switch", "X", tc_level_v=1.0, anti_tc_level_v=4.0,
                            transport_factory=scripted(script))
     switch.open()
