@@ -276,6 +276,9 @@ class EngineConfig:
     on_device_error
         ``"stop"`` ends the run; ``"continue"`` marks the shot failed, reopens the device and
         goes on.
+    qfi_every_pulse
+        Compute F(ρ) and Σ p_S F_S after every pulse (stored, and the GUI's history); ``false``
+        computes them only at the herald (NaN in between), which is faster at large N.
     """
 
     pulse_period_s: float = 200e-6
@@ -283,6 +286,7 @@ class EngineConfig:
     read_timeout_s: float = 1.0
     on_deadline_miss: Literal["stop", "continue"] = "continue"
     on_device_error: Literal["stop", "continue"] = "stop"
+    qfi_every_pulse: bool = True
 
     def __post_init__(self) -> None:
         for name in ("pulse_period_s", "decision_deadline_s", "read_timeout_s"):

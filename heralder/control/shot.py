@@ -11,6 +11,7 @@ replay (:mod:`heralder.control.replay`), so a replay reproduces the engine's dec
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -190,8 +191,10 @@ class ShotRunner:
         log.add_pulse(k, state.value, pulse.counts, pulse.valid,
                       pulse.t_data_s - self.t0_s, pulse.marker_ps)
         log.add_decision(k, stop, value, timing, policy_stop)
+        with_qfi = config.engine.qfi_every_pulse or stop
         log.add_posterior(k, posterior.map_S, posterior.pmax, posterior.mean_S, posterior.std_S,
-                          posterior.qfi(), posterior.qfi_ideal(), len(posterior.S))
+                          posterior.qfi() if with_qfi else math.nan,
+                          posterior.qfi_ideal() if with_qfi else math.nan, len(posterior.S))
         if pulse.times_s is not None:
             log.add_photons(k, pulse.times_s, pulse.timestamps_ps)
         stride = config.storage.posterior_stride

@@ -29,7 +29,7 @@ __all__ = ["FINAL_NAME", "PARTIAL_NAME", "USER_GROUP", "H5RunFile"]
 FINAL_NAME = "run.h5"
 PARTIAL_NAME = "run.h5.partial"
 USER_GROUP = "user/heralder"
-_CHUNK_ROWS = 65536
+_CHUNK_ROWS = 16384
 
 # Photon-HDF5 0.5 field descriptions (the format's specification; phconvert compares TITLEs).
 _PH_TITLES = {
@@ -102,25 +102,24 @@ class _TableBuffer:
                 self.datasets[column] = self.group.create_dataset(
                     column, shape=(0,), maxshape=(None,), dtype=h5_dtype,
                     chunks=(_CHUNK_ROWS if h5_dtype is dtype else 1024,))
-        self.pending: dict[str, list[np.ndarray]] = {c: [] for c in self.spec}
+        self.pending: dict[str, list[Any]] = {c: [] for c in self.spec}
         self.pending_rows = 0
         self.rows = len(next(iter(self.datasets.values())))
 
-    def add(self, columns: dict[str, np.ndarray]) -> None:
+    def add(self, columns: dict[str, Any]) -> None:
         for column, values in columns.items():
-            self.pending[column].append(values)
-        self.pending_rows += len(next(iter(columns.values())))
+            self.pending[column].extend(values)
+        self.pending_rows += len(values)
 
     def flush(self) -> None:
         if not self.pending_rows:
             return
         start, stop = self.rows, self.rows + self.pending_rows
-        for column, parts in self.pending.items():
-            values = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        for column, values in self.pending.items():
             dataset = self.datasets[column]
             dataset.resize((stop,))
-            dataset[start:stop] = values
-            parts.clear()
+            dataset[start:stop] = np.asarray(values, dtype=self.spec[column])
+            values.clear()
         self.rows, self.pending_rows = stop, 0
 
 

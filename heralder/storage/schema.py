@@ -120,16 +120,17 @@ def encode_record(record: dict[str, Any]) -> bytes:
     return (json.dumps(record, separators=(",", ":"), default=_plain) + "\n").encode()
 
 
-def _columns(table: str, columns: dict[str, Any]) -> dict[str, np.ndarray]:
+def _columns(table: str, columns: dict[str, Any], *, typed: bool = True) -> dict[str, Any]:
+    """Return ``columns`` checked against the table (as typed arrays if ``typed``)."""
     spec = TABLES[table]
-    unknown = set(columns) - set(spec)
-    if unknown:
-        raise ValueError(f"table {table!r} has no column(s) {sorted(unknown)}")
-    out = {name: np.asarray(columns[name], dtype=dtype) for name, dtype in spec.items()
-           if name in columns}
-    missing = set(spec) - set(out)
-    if missing:
-        raise ValueError(f"table {table!r} rows lack column(s) {sorted(missing)}")
+    if columns.keys() != spec.keys():
+        unknown = set(columns) - set(spec)
+        if unknown:
+            raise ValueError(f"table {table!r} has no column(s) {sorted(unknown)}")
+        raise ValueError(f"table {table!r} rows lack column(s) "
+                         f"{sorted(set(spec) - set(columns))}")
+    out = ({name: np.asarray(columns[name], dtype=dtype) for name, dtype in spec.items()}
+           if typed else columns)
     lengths = {len(v) for v in out.values()}
     if len(lengths) > 1:
         raise ValueError(f"table {table!r} has columns of different lengths {sorted(lengths)}")
@@ -152,12 +153,15 @@ def decode_record(line: bytes | str) -> dict[str, Any]:
     return record
 
 
-def _one_row(table: str, row: dict[str, Any]) -> dict[str, np.ndarray]:
-    return _columns(table, {k: [v] for k, v in row.items()})
+def _one_row(table: str, row: dict[str, Any]) -> dict[str, Any]:
+    return _columns(table, {k: [v] for k, v in row.items()}, typed=False)
 
 
-def record_rows(record: dict[str, Any]) -> dict[str, dict[str, np.ndarray]]:
-    """Return the table rows ``record`` adds, as ``{table: {column: array}}``.
+def record_rows(record: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Return the table rows ``record`` adds, as ``{table: {column: sequence}}``.
+
+    Columns are checked (names, lengths) but not converted: the HDF5 writer converts whole
+    batches at once, which is far cheaper than converting each shot.
 
     Raises
     ------
@@ -166,7 +170,8 @@ def record_rows(record: dict[str, Any]) -> dict[str, dict[str, np.ndarray]]:
     """
     kind = record["type"]
     if kind == "shot":
-        rows = {name: _columns(name, cols) for name, cols in record["tables"].items()}
+        rows = {name: _columns(name, cols, typed=False)
+                for name, cols in record["tables"].items()}
         herald = dict(record["herald"])
         herald["true_s"] = -1 if herald.get("true_s") is None else herald["true_s"]
         rows["heralds"] = _one_row("heralds", herald)
@@ -177,7 +182,7 @@ def record_rows(record: dict[str, Any]) -> dict[str, dict[str, np.ndarray]]:
             "message": record["message"], "data_json": json.dumps(record.get("data", {}))})}
     if kind == "devices":
         snaps = record["snapshots"]
-        return {"snapshots": _columns("snapshots", {
+        return {"snapshots": _columns("snapshots", typed=False, columns={
             "t_s": [record["t_s"]] * len(snaps),
             "role": [s["name"] for s in snaps], "driver": [s["driver"] for s in snaps],
             "address": [s["address"] for s in snaps], "identity": [s["identity"] for s in snaps],

@@ -1,0 +1,101 @@
+"""Measure the writer: pulse records/s into HDF5 (batched) and the journal, and memory growth.
+
+Baseline: the naive way of writing the same pulse table with h5py, one resize and one write per
+pulse and column, measured in the same run.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from heralder.bench import BenchResult, compare
+from heralder.control.shotlog import DecisionTiming, ShotLog
+from heralder.control.snapshot import HeraldSummary
+from heralder.storage.hdf5 import H5RunFile
+from heralder.storage.journal import Journal
+from heralder.storage.schema import TABLES
+
+_PULSES_PER_SHOT = 100
+
+
+def _shot(shot: int, rng: np.random.Generator) -> dict:
+    log = ShotLog(shot)
+    for k in range(_PULSES_PER_SHOT):
+        t = 1e-3 * k
+        log.add_pulse(k, "tc" if k % 2 == 0 else "anti_tc", int(rng.poisson(30)), True, t)
+        log.add_decision(k, k == _PULSES_PER_SHOT - 1, float(rng.random()),
+                         DecisionTiming(t, t + 1e-5, t + 2e-5, t + 3e-5, t + 1e-3))
+        log.add_posterior(k, 30, float(rng.random()), 30.2, 0.5, 1e5, 2e5, 12)
+    herald = HeraldSummary(shot, 30, 0.99, 1e5, 2e5, _PULSES_PER_SHOT, 1, 30, "pmax")
+    return log.record(herald, float(shot))
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _header() -> dict:
+    return {"type": "run", "run_uid": "bench", "config_toml": "", "has_tags": False,
+            "pulse_period_s": 1e-3}
+
+
+def _naive_rate(directory: Path, n_pulses: int, rng: np.random.Generator) -> float:
+    """Return pulses/s appending the pulse table one row at a time."""
+    spec = TABLES["pulses"]
+    with h5py.File(directory / "naive.h5", "w") as f:
+        sets = {c: f.create_dataset(c, (0,), maxshape=(None,), dtype=d, chunks=(4096,))
+                for c, d in spec.items()}
+        start = time.perf_counter()
+        for i in range(n_pulses):
+            for column, dataset in sets.items():
+                dataset.resize((i + 1,))
+                dataset[i] = rng.integers(0, 2) if column != "t_data_s" else 0.5
+        return n_pulses / (time.perf_counter() - start)
+
+
+def run(quick: bool) -> list[BenchResult]:
+    """Return HDF5 and journal pulse rates, with the naive baseline, and memory growth."""
+    n_pulses = 100_000 if quick else 1_000_000
+    rng = np.random.default_rng(3)
+    pool = [_shot(i, rng) for i in range(20)]
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp)
+        baseline = _naive_rate(directory, 2000, rng)
+        h5 = H5RunFile(directory)
+        h5.add(_header())
+        shots = n_pulses // _PULSES_PER_SHOT
+        rss = []
+        start = time.perf_counter()
+        for i in range(shots):
+            h5.add(pool[i % len(pool)])
+            if i in (shots // 10, shots - 1):
+                rss.append(_rss_mib())
+        h5.close()
+        elapsed = time.perf_counter() - start
+        rate = n_pulses / elapsed
+        journal = Journal(directory / "journal.jsonl")
+        j_shots = max(50, shots // 20)
+        start = time.perf_counter()
+        for i in range(j_shots):
+            journal.append([pool[i % len(pool)]])  # one fsync per shot
+        j_rate = j_shots * _PULSES_PER_SHOT / (time.perf_counter() - start)
+        journal.close()
+    return [
+        BenchResult("HDF5 naive per-pulse appends (baseline)", baseline, "pulses/s"),
+        BenchResult(f"HDF5 writer, {n_pulses:.0e} pulses in shots of {_PULSES_PER_SHOT}", rate,
+                    "pulses/s", target=">= 1e6 pulses/s", ok=rate >= 1e6, baseline=baseline,
+                    ratio=compare(rate, baseline, higher_is_better=True),
+                    details={"elapsed_s": elapsed}),
+        BenchResult(f"memory growth from 10% to 100% of {n_pulses:.0e} pulses", rss[1] - rss[0],
+                    "MiB", target="flat (< 20 MiB)", ok=rss[1] - rss[0] < 20,
+                    details={"rss_mib": rss}),
+        BenchResult("journal, one fsync per shot of 100 pulses", j_rate, "pulses/s",
+                    details={"shots": j_shots}),
+    ]
