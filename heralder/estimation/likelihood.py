@@ -64,26 +64,32 @@ def dark_window_halfwidth(n: np.ndarray, k: np.ndarray, p: np.ndarray, d: float)
     with np.errstate(divide="ignore"):
         width = np.where(lam >= 0.1, lam + 8.0 * np.sqrt(lam + 0.5) + 8.0,
                          38.0 / -np.log(np.maximum(lam, 1e-300)) + 2.0)
-    return mode.astype(np.int64), np.ceil(width).astype(np.int64)
+    # A window never needs to reach past both hard limits.
+    width = np.minimum(np.ceil(width), np.maximum(np.maximum(mode - lo, n - mode), 1.0))
+    return mode.astype(np.int64), width.astype(np.int64)
 
 
 def _window_rows(n: np.ndarray, k: np.ndarray, p: np.ndarray, d: float, mode: np.ndarray,
                  width: int, lnfact: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Return each row's windowed log-sum and whether its soft edges pass the 34-nat test."""
-    offsets = np.arange(-width, width + 1)
-    m = mode[:, None] + offsets[None, :]
+    m = mode[:, None] + np.arange(-width, width + 1)[None, :]
     nn = n[:, None]
-    lo = np.maximum(0, nn - k[:, None])
-    valid = (m >= lo) & (m <= nn)
+    kk = k[:, None]
+    x = nn - m
+    valid = (m >= 0) & (x >= 0) & (x <= kk)
     ms = np.where(valid, m, 0)
-    log_pois = xlogy(ms, d) - d - lnfact[ms]
-    terms = log_pois + log_binomial(nn - ms, k[:, None], p[:, None], lnfact)
-    terms = np.where(valid, terms, -np.inf)
+    xs = np.where(valid, x, 0)
+    if np.all((p > 0.0) & (p < 1.0)):  # the common case: plain products, no 0·log 0 guards
+        binom = (lnfact[kk] - lnfact[xs] - lnfact[kk - xs] + xs * np.log(p)[:, None]
+                 + (kk - xs) * np.log1p(-p)[:, None])
+    else:
+        binom = log_binomial(xs, kk, p[:, None], lnfact)
+    terms = (ms * np.log(d) - d - lnfact[ms]) + binom
+    terms[~valid] = -np.inf
     total = logsumexp(terms, axis=1)
-    left_soft = m[:, 0] > lo[:, 0]
-    right_soft = m[:, -1] < n
-    ok = ((~left_soft | (terms[:, 0] < total - _EDGE_NATS))
-          & (~right_soft | (terms[:, -1] < total - _EDGE_NATS)))
+    lo = np.maximum(0, n - k)
+    ok = (((m[:, 0] <= lo) | (terms[:, 0] < total - _EDGE_NATS))
+          & ((m[:, -1] >= n) | (terms[:, -1] < total - _EDGE_NATS)))
     ok |= total == -np.inf
     return total, ok
 
@@ -102,7 +108,7 @@ def log_dark_binomial(n: int | np.ndarray, k: np.ndarray, p: np.ndarray, d: floa
     if d == 0.0:
         return log_binomial(n, k, p, lnfact)
     mode, width = dark_window_halfwidth(n, k, p, d)
-    bucket = np.left_shift(1, np.ceil(np.log2(np.maximum(width, 2))).astype(np.int64))
+    bucket = np.left_shift(1, np.ceil(np.log2(np.maximum(width, 8))).astype(np.int64))
     out = np.empty(k.shape)
     for w in np.unique(bucket):
         rows = np.flatnonzero(bucket == w)
