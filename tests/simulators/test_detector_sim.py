@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from heralder.simulators import atoms as atoms_module
+from heralder.simulators import detector_sim
 from heralder.simulators.atoms import CollectiveAtoms
 from heralder.simulators.detector_sim import DetectorSim, apply_dead_time
 from scipy import stats
@@ -176,3 +178,28 @@ def test_mean_count_matches_the_estimators_effective_efficiency(first: bool) -> 
     k = S if first else 2 * S
     expected = k * float(effective_efficiency(model, np.array([S]), pulse)[0])
     assert abs(counts.mean() - expected) < 4.5 * counts.std() / np.sqrt(n)
+
+
+def test_compiled_kernels_equal_their_python_source() -> None:
+    """Runs are the same with and without numba: the kernels' Python source gives equal output."""
+    rng = np.random.default_rng(4)
+    rates = np.arange(1.0, 41.0) * np.arange(40.0, 0.0, -1.0)
+    firsts, lengths = np.array([20, 0, 0]), np.array([20, 40, 40])
+    args = (rates, firsts, lengths, np.full(3, 1e-3), rng.standard_exponential(100),
+            rng.random(100), 0.02, 0.05)
+    outs = []
+    for kernel in (atoms_module._cascade, atoms_module._cascade.py_func):
+        buffers = (np.zeros(100), np.zeros(100, np.int64), np.zeros(3, np.int64),
+                   np.zeros(3, np.int64))
+        outs.append((kernel(*args, *buffers), [b.tolist() for b in buffers]))
+    assert outs[0] == outs[1]
+    times = np.sort(rng.random(300)) * 1e-3
+    args = (times, np.zeros(300, np.int64), rng.random(300, dtype=np.float32), 0.7,
+            np.sort(rng.random(5)) * 1e-3, np.zeros(5, np.int64), np.zeros(1),
+            np.array([3, 10, 50, -1]), np.full(3, 2e-6), 1e-6)
+    outs = []
+    for kernel in (detector_sim._register, detector_sim._register.py_func):
+        buffers = (np.zeros(400, np.int64), np.zeros(400))
+        n = kernel(*args, *buffers)
+        outs.append((n, buffers[0][:n].tolist(), buffers[1][:n].tolist()))
+    assert outs[0] == outs[1] and outs[0][0] > 0
