@@ -39,7 +39,7 @@ __all__ = ["AtomsBlock", "CollectiveAtoms"]
 _UNFINISHED_TOL = 1e-12
 
 
-@lru_cache(maxsize=1024)
+@lru_cache(maxsize=128)  # 16·S bytes each: bounded memory even at N = 1e8
 def _ladder_rates(S: int) -> np.ndarray:
     """Return the rates (units of Γ) of the 2S steps of a full pulse, in emission order.
 
@@ -51,7 +51,7 @@ def _ladder_rates(S: int) -> np.ndarray:
     return rates
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=8192)  # one bool each; a miss costs ~0.1 ms
 def _may_outlast(S: int, first: int, gamma_gate: float) -> bool:
     """Return ``True`` unless a Chernoff bound shows steps ``first..`` finish within the gate.
 

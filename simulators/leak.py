@@ -23,7 +23,7 @@ from heralder.physics import cascade_rates
 __all__ = ["basis_state", "leaky_pulse"]
 
 
-@lru_cache(maxsize=16)
+@lru_cache(maxsize=4)  # (2S+1)² floats each: a shot needs its S in both polarisations
 def _jump_operator(S: int, state: SwitchState, r: float
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return (L, eigenvalues of L†L clipped at 0, eigenvectors) on the basis m = −S..S."""
