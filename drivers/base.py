@@ -12,11 +12,14 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
-from heralder.control.records import DeviceSnapshot
+import numpy as np
+
+from heralder.control.records import DeviceSnapshot, SwitchState
 from heralder.errors import DeviceDisconnected, DeviceError
 from heralder.transport import Transport, open_transport
 
-__all__ = ["TransportDriver", "TransportFactory", "check_number", "check_settings"]
+__all__ = ["TransportDriver", "TransportFactory", "check_count", "check_number", "check_settings",
+           "check_state"]
 
 TransportFactory = Callable[..., Transport]
 
@@ -62,6 +65,33 @@ def check_number(name: str, value: float, low: float, high: float) -> float:
     if not math.isfinite(value) or not low <= value <= high:
         raise ValueError(f"{name} must lie in [{low:g}, {high:g}], got {value!r}")
     return value
+
+
+def check_count(name: str, value: int, low: int, high: int) -> int:
+    """Return ``value`` as an int if it is an integer (not a bool) in ``[low, high]``.
+
+    Raises
+    ------
+    ValueError
+        Naming ``name`` and the allowed range otherwise.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not (
+            low <= value <= high):
+        raise ValueError(f"{name} must be an integer in {low}..{high}, got {value!r}")
+    return int(value)
+
+
+def check_state(state: SwitchState) -> SwitchState:
+    """Return ``state`` if it is a :class:`SwitchState`.
+
+    Raises
+    ------
+    ValueError
+        Otherwise (e.g. the string ``"tc"``).
+    """
+    if not isinstance(state, SwitchState):
+        raise ValueError(f"state must be a SwitchState, got {state!r}")
+    return state
 
 
 class TransportDriver:

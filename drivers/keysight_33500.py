@@ -38,7 +38,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from heralder.drivers.base import TransportDriver, check_number, check_settings
+from heralder.drivers.base import TransportDriver, check_number, check_settings, check_state
 from heralder.drivers.scpi import exchange, parse_scpi_bool, parse_scpi_float
 
 from heralder.config import DeviceConfig
@@ -184,8 +184,7 @@ class Keysight33500(TransportDriver):
         DeviceProtocolError
             If the generator reports an error.
         """
-        if not isinstance(state, SwitchState):
-            raise ValueError(f"state must be a SwitchState, got {state!r}")
+        check_state(state)
         t_sent = self.clock.now()
         replies = self._exchange(
             "set_state", f"SOUR{self.channel}:APPL:DC DEF,DEF,{self._level(state):.4f}",

@@ -27,7 +27,7 @@ import time
 from typing import Any
 
 import numpy as np
-from heralder.drivers.base import TransportDriver, check_number, check_settings
+from heralder.drivers.base import TransportDriver, check_count, check_number, check_settings
 from heralder.drivers.scpi import check_errors, exchange, parse_scpi_float, read_definite_block
 
 from heralder.config import DeviceConfig
@@ -195,16 +195,14 @@ class Keysight53230A(TransportDriver):
         DeviceProtocolError
             If the instrument reports an error.
         """
-        if isinstance(n_gates, bool) or not isinstance(n_gates, (int, np.integer)) or not (
-                1 <= n_gates <= MAX_TRIGGERS):
-            raise ValueError(f"n_gates must be an integer in 1..{MAX_TRIGGERS}, got {n_gates!r}")
-        (count_text,) = self._exchange("arm", "ABOR", f"TRIG:COUN {int(n_gates)}",
+        n_gates = check_count("n_gates", n_gates, 1, MAX_TRIGGERS)
+        (count_text,) = self._exchange("arm", "ABOR", f"TRIG:COUN {n_gates}",
                                        "SAMP:COUN 1", "TRIG:COUN?", "INIT")
         count = parse_scpi_float(count_text, "trigger count")
         if count != n_gates:
             self.transport.write("ABOR")
             raise DeviceProtocolError(f"53230A trigger count reads back {count}, set {n_gates}")
-        self._n_gates, self._gates_read = int(n_gates), 0
+        self._n_gates, self._gates_read = n_gates, 0
 
     def read(self, timeout_s: float) -> CountBlock:
         """Return the readings taken since the last read (at least one).

@@ -27,7 +27,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from heralder.drivers.base import TransportDriver, check_number, check_settings
+from heralder.drivers.base import TransportDriver, check_number, check_settings, check_state
 
 from heralder.config import DeviceConfig
 from heralder.control.clock import Clock, WallClock
@@ -190,8 +190,7 @@ class LCC25(TransportDriver):
         ValueError
             If ``state`` is not a :class:`SwitchState`.
         """
-        if not isinstance(state, SwitchState):
-            raise ValueError(f"state must be a SwitchState, got {state!r}")
+        check_state(state)
         timeout_s = self._timeout(timeout_s)
         deadline = time.monotonic() + timeout_s
         t_sent = self.clock.now()

@@ -28,7 +28,7 @@ import time
 from typing import Any
 
 import numpy as np
-from heralder.drivers.base import TransportDriver, check_number, check_settings
+from heralder.drivers.base import TransportDriver, check_count, check_number, check_settings
 
 from heralder.config import DeviceConfig
 from heralder.control.clock import Clock, WallClock
@@ -218,16 +218,14 @@ class SR400(TransportDriver):
         ValueError
             If ``n_gates`` is not an integer in 1–2000.
         """
-        if isinstance(n_gates, bool) or not isinstance(n_gates, (int, np.integer)) or not (
-                1 <= n_gates <= MAX_PERIODS):
-            raise ValueError(f"n_gates must be an integer in 1..{MAX_PERIODS}, got {n_gates!r}")
-        periods_text, status = self._lines(["CR", f"NP{int(n_gates)}", "NP", "SS", "CS"], 2)
+        n_gates = check_count("n_gates", n_gates, 1, MAX_PERIODS)
+        periods_text, status = self._lines(["CR", f"NP{n_gates}", "NP", "SS", "CS"], 2)
         periods = parse_int(periods_text, "N PERIODS")
         self._check_status(status)
         if periods != n_gates:
             self.transport.write("CH")
             raise DeviceProtocolError(f"SR400 N PERIODS reads back {periods}, set {n_gates}")
-        self._n_gates, self._next_point = int(n_gates), 1
+        self._n_gates, self._next_point = n_gates, 1
 
     def read(self, timeout_s: float) -> CountBlock:
         """Return the gates completed since the last read (at least one).

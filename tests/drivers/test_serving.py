@@ -8,11 +8,14 @@ import sys
 
 import pytest
 from heralder.drivers.lcc25 import LCC25
+from heralder.simulators.emulate import serve
+from heralder.simulators.faults import FaultInjector
 from heralder.simulators.instruments.lablink import LabLink
 from heralder.simulators.instruments.lcc25 import LCC25Emulator
 from heralder.simulators.instruments.sr400 import SR400Emulator
 from heralder.simulators.tcp_server import EmulatorServer
 
+from heralder.config import FaultConfig, config_from_dict
 from heralder.control.records import SwitchState
 from heralder.errors import DeviceDisconnected, DeviceTimeout
 from heralder.transport import SerialTransport, VisaTransport
@@ -49,9 +52,7 @@ def test_driver_over_tcp_with_both_transports(lab_double):
 
 
 def test_disconnect_fault_over_tcp(lab_double):
-    from heralder.simulators.faults import FaultInjector
 
-    from heralder.config import FaultConfig
 
     faults = FaultInjector([FaultConfig(device="s", kind="disconnect", after_commands=1,
                                         count=1)])
@@ -99,3 +100,20 @@ def test_emulate_command_prints_its_port_and_serves():
     finally:
         proc.terminate()
         proc.communicate(timeout=10)
+
+
+def test_served_emulator_takes_faults_from_config():
+    config = config_from_dict({"faults": [{"device": "counter", "kind": "garbage",
+                                           "after_commands": 1, "count": 1}]})
+    server = serve("53230a", config=config, role="counter")
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as conn:
+            conn.sendall(b"*IDN?\n")
+            first = conn.recv(4096)
+            conn.sendall(b"*IDN?\n")
+            second = b""
+            while not second.endswith(b"\n"):
+                second += conn.recv(4096)
+        assert b"53230A" in first and all(b >= 0x80 for b in second[:-1])
+    finally:
+        server.stop()
