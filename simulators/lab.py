@@ -337,5 +337,5 @@ def lab_from_context(context: DeviceContext) -> VirtualLab:
             times=config.devices.tagger is not None or config.estimator.use_arrival_times,
             pace=config.run.realtime,
         )
-        context.shared["lab"] = lab
+        lab = context.shared.setdefault("lab", lab)  # a concurrent builder's lab wins once
     return lab
