@@ -46,24 +46,22 @@ def dark_window_halfwidth(n: np.ndarray, k: np.ndarray, p: np.ndarray, d: float)
     """Return the mode m* of the dark share and the initial half-width W (notes §2.2).
 
     The terms Pois(m; d)·Bin(n − m; k, p) are log-concave in m; the mode solves
-    (m+1)(k−n+m+1)p = d(n−m)(1−p), clipped to [max(0, n − k), n].
+    (m+1)(k−n+m+1)p = d(n−m)(1−p), clipped to [max(0, n − k), n]. Call it under
+    ``np.errstate(divide="ignore", invalid="ignore")``: p = 0 or 1 divides by zero on purpose.
     """
     k = k.astype(np.float64)
     b = p * (k - n) + d * (1.0 - p)
     c = d * (1.0 - p) * (n + 1)
     disc = np.sqrt(b * b + 4.0 * p * c)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        x = np.where(b > 0, 2.0 * c / (b + disc), (disc - b) / (2.0 * p))
+    x = np.where(b > 0, 2.0 * c / (b + disc), (disc - b) / (2.0 * p))
     x = np.where(np.isfinite(x), x, n + 1.0)
     lo = np.maximum(0.0, n - k)
     mode = np.clip(np.rint(x - 1.0), lo, n)
     j = n - mode
-    with np.errstate(divide="ignore", invalid="ignore"):
-        lam = d * j * (1.0 - p) / ((k - j + 1.0) * p)
+    lam = d * j * (1.0 - p) / ((k - j + 1.0) * p)
     lam = np.where(np.isfinite(lam), lam, 0.0)
-    with np.errstate(divide="ignore"):
-        width = np.where(lam >= 0.1, lam + 8.0 * np.sqrt(lam + 0.5) + 8.0,
-                         38.0 / -np.log(np.maximum(lam, 1e-300)) + 2.0)
+    width = np.where(lam >= 0.1, lam + 8.0 * np.sqrt(lam + 0.5) + 8.0,
+                     38.0 / -np.log(np.maximum(lam, 1e-300)) + 2.0)
     # A window never needs to reach past both hard limits.
     width = np.minimum(np.ceil(width), np.maximum(np.maximum(mode - lo, n - mode), 1.0))
     return mode.astype(np.int64), width.astype(np.int64)
@@ -107,11 +105,13 @@ def log_dark_binomial(n: int | np.ndarray, k: np.ndarray, p: np.ndarray, d: floa
     n = np.broadcast_to(np.asarray(n, dtype=np.int64), k.shape)
     if d == 0.0:
         return log_binomial(n, k, p, lnfact)
-    mode, width = dark_window_halfwidth(n, k, p, d)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mode, width = dark_window_halfwidth(n, k, p, d)
     bucket = np.left_shift(1, np.ceil(np.log2(np.maximum(width, 8))).astype(np.int64))
     out = np.empty(k.shape)
-    for w in np.unique(bucket):
-        rows = np.flatnonzero(bucket == w)
+    single = bucket.min() == bucket.max()  # the usual case once the support is pruned
+    for w in bucket[:1] if single else np.unique(bucket):
+        rows = np.arange(k.size) if single else np.flatnonzero(bucket == w)
         w = int(w)
         while rows.size:
             total, ok = _window_rows(n[rows], k[rows], p[rows], d, mode[rows], w, lnfact)

@@ -142,7 +142,8 @@ class Posterior:
         self._log1m_rho = math.log1p(-outlier_rho)
         self._log_rho_u = (math.log(outlier_rho) - math.log(n_max + 1.0)
                            if outlier_rho > 0 else -math.inf)
-        self.model.eta_table(0, s_max)
+        for pulse in (0, 1, 2):  # build the tables now: a dead time without Γ fails here
+            self.model.eta_table(pulse, s_max)
         self.pulses = 0
         self.flags: list[Flag] = []
         self.log_evidence = 0.0

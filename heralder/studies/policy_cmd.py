@@ -68,8 +68,12 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--eta values must lie in [0, 1], got {study.etas}")
         args.out.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
-        with tqdm(total=total_trials(study), desc="policy study", unit="trial",
-                  file=sys.stderr, disable=not sys.stderr.isatty()) as bar:
+        # tqdm draws on a terminal and prints a line every ~5 % to a log file.
+        total = total_trials(study)
+        interactive = sys.stderr.isatty()
+        with tqdm(total=total, desc="policy study", unit="trial", file=sys.stderr,
+                  mininterval=0.1 if interactive else 0.0, miniters=1 if interactive
+                  else max(total // 20, 1), ascii=not interactive) as bar:
             rows = run_study(study, progress=bar.update)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
