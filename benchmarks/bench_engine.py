@@ -11,7 +11,6 @@ import time
 
 import numpy as np
 
-import heralder.estimation  # noqa: F401  (import order: estimation.policy imports config)
 from heralder.bench import BenchResult, compare
 from heralder.config import Config, config_from_dict, updated_config
 from heralder.control.clock import SimClock

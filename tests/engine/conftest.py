@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-import heralder.estimation  # noqa: F401  (import order: estimation.policy imports config)
 from heralder.config import Config, config_from_dict
 
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-import heralder.estimation  # noqa: F401  (import order: estimation.policy imports config)
 from heralder.config import load_config, updated_config
 from heralder.control.clock import SimClock
 from heralder.control.engine import Engine

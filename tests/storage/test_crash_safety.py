@@ -28,7 +28,7 @@ CONFIG = {
     "devices": {"counter": {"driver": "virtual_counter", "address": "sim://lab"},
                 "switch": {"driver": "virtual_switch", "address": "sim://lab"}},
 }
-RUNNER = ("import sys, heralder.estimation; from heralder.cli import main; "
+RUNNER = ("import sys; from heralder.cli import main; "
           "sys.exit(main(['run', sys.argv[1], '--no-progress', '--no-figure']))")
 
 
