@@ -108,37 +108,43 @@ class FixedPulses(Policy):
         return PolicyDecision(post.pulses >= self.n_pulses, self.kind, float(post.pulses))
 
 
-class PmaxThreshold(Policy):
-    """Stop when the most probable S has posterior probability ≥ threshold (rule (b))."""
-
-    kind = "pmax"
+class _ThresholdPolicy(Policy):
+    """Stop when a figure of the posterior reaches a threshold in (0, 1]."""
 
     def __init__(self, N: int, threshold: float, **rails: int) -> None:
         super().__init__(N, **rails)
         if not 0.0 < threshold <= 1.0:
-            raise ValueError(f"threshold must lie in (0, 1], got {threshold}")
+            raise ValueError(f"{self.kind} threshold must lie in (0, 1], got {threshold}")
         self.threshold = threshold
 
+    @abstractmethod
+    def figure(self, post: Posterior) -> float:
+        """Return the figure compared with the threshold."""
+
     def _rule(self, post: Posterior) -> PolicyDecision:
-        pmax = post.pmax
-        return PolicyDecision(pmax >= self.threshold, self.kind, pmax)
+        value = self.figure(post)
+        return PolicyDecision(value >= self.threshold, self.kind, value)
 
 
-class QfiFraction(Policy):
-    """Stop when F(ρ) ≥ fraction × Σ p_S F_S (rule (c); the cheap fallback of rule (d))."""
+class PmaxThreshold(_ThresholdPolicy):
+    """Stop when the most probable S has posterior probability ≥ threshold (rule (b))."""
+
+    kind = "pmax"
+
+    def figure(self, post: Posterior) -> float:
+        """Return max_S p_S."""
+        return post.pmax
+
+
+class QfiFraction(_ThresholdPolicy):
+    """Stop when F(ρ) ≥ threshold × Σ p_S F_S (rule (c); the cheap fallback of rule (d))."""
 
     kind = "qfi_fraction"
 
-    def __init__(self, N: int, fraction: float, **rails: int) -> None:
-        super().__init__(N, **rails)
-        if not 0.0 < fraction <= 1.0:
-            raise ValueError(f"fraction must lie in (0, 1], got {fraction}")
-        self.fraction = fraction
-
-    def _rule(self, post: Posterior) -> PolicyDecision:
+    def figure(self, post: Posterior) -> float:
+        """Return F(ρ) / Σ p_S F_S (1 when S = 0 is certain)."""
         ideal = post.qfi_ideal()
-        ratio = post.qfi() / ideal if ideal > 0 else 1.0
-        return PolicyDecision(ratio >= self.fraction, self.kind, ratio)
+        return post.qfi() / ideal if ideal > 0 else 1.0
 
 
 class ValueOfInformation(Policy):
