@@ -48,6 +48,7 @@ class FigureSettings:
     fig4_points: int  # N values in [2, 1000] for Fig. 4 (999 = every N)
     large_n_max: int
     large_points: int
+    fig5_large_pulses: int
     fig6_trajectories: int
     fig6_switches: int
     quick: bool
@@ -57,9 +58,11 @@ class FigureSettings:
         """Return the quick or the full settings."""
         if quick:
             return cls(fig4_points=100, large_n_max=10**5, large_points=10,
-                       fig6_trajectories=100, fig6_switches=10, quick=True)
+                       fig5_large_pulses=100, fig6_trajectories=100, fig6_switches=10,
+                       quick=True)
         return cls(fig4_points=999, large_n_max=10**6, large_points=25,
-                   fig6_trajectories=1000, fig6_switches=20, quick=False)
+                   fig5_large_pulses=1000, fig6_trajectories=1000, fig6_switches=20,
+                   quick=False)
 
 
 def _fig4_ns(points: int) -> np.ndarray:
@@ -167,6 +170,16 @@ def make_figures(out: Path, settings: FigureSettings, seed: int = 2021,
         fits["fig5"] = {"N": 1000, "S_true": 30, "eta": 0.7,
                         "counts": [c for _, _, c in seq],
                         "pmax_after": {str(k): float(seq[k - 1][1].max()) for k in show}}
+        k_max = settings.fig5_large_pulses
+        seq = narrowing_sequence(10**6, 1000, 0.7, k_max, rng)
+        show = (*(k for k in (1, 10, 100, 1000) if k < k_max), k_max)
+        plot.save(plot.plot_fig5_large(seq, show, 10**6, 1000, 0.7), out / "fig5_large_n.png")
+        S_last, p_last, _ = seq[-1]
+        fits["fig5_large_n"] = {
+            "N": 10**6, "S_true": 1000, "eta": 0.7, "pulses": k_max,
+            "map_S": int(S_last[np.argmax(p_last)]), "pmax": float(p_last.max()),
+            # σ² = S(1-η)/((2k-1)η) <= 0.378 gives p_max >= 0.99 on the step-2 lattice
+            "pulses_for_pmax_0.99_predicted": 0.5 + 1000 * 0.3 / (2 * 0.378 * 0.7)}
 
         # Fig. 6: Monte Carlo over trajectories
         studies = [switch_study(16, eta, settings.fig6_trajectories, settings.fig6_switches,

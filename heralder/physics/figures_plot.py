@@ -6,6 +6,7 @@ call the ``plot_*`` functions and :func:`save` inside ``matplotlib.rc_context(ST
 
 from __future__ import annotations
 
+import math
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,6 +33,7 @@ __all__ = [
     "plot_fig4",
     "plot_fig4_large",
     "plot_fig5",
+    "plot_fig5_large",
     "plot_fig6",
     "save",
 ]
@@ -214,6 +216,35 @@ def plot_fig5(sequence: list[tuple[np.ndarray, np.ndarray, int]], show: Sequence
     ax.set_ylabel(r"posterior $p(S\,|\,\{n\})$")
     ax.set_title(f"Fig. 5: N = {N}, η = {eta}, alternating TC / anti-TC pulses")
     ax.legend(loc="upper right")
+    return fig
+
+
+def plot_fig5_large(sequence: list[tuple[np.ndarray, np.ndarray, int]], show: Sequence[int],
+                    N: int, S_true: int, eta: float) -> Figure:
+    """Return the posterior narrowing at large N, with its width against the 1/√k law."""
+    fig = Figure(figsize=(9.0, 4.0), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    cmap = mpl.colormaps["viridis"]
+    for k, pulses in enumerate(show):
+        S, p, _ = sequence[pulses - 1]
+        left.plot(S, p, ".-", ms=2, lw=0.8, color=cmap(k / max(len(show) - 1, 1)),
+                  label=f"after {pulses} pulse{'s' if pulses > 1 else ''}")
+    left.axvline(S_true, color="gray", ls="--", lw=0.8, label=f"true S = {S_true}")
+    left.set_xlim(S_true - 60, S_true + 60)
+    left.set_xlabel("spin length $S$")
+    left.set_ylabel(r"posterior $p(S\,|\,\{n\})$")
+    left.legend(loc="upper left")
+    pulses = np.arange(1, len(sequence) + 1)
+    width = np.array([math.sqrt(max(float(np.dot(p, S.astype(float) ** 2))
+                                    - float(np.dot(p, S)) ** 2, 0.0)) for S, p, _ in sequence])
+    right.loglog(pulses, width, "-", lw=1, label="posterior std of S")
+    # count information: η/((1-η)S) from pulse 0 and twice that from each full pulse
+    right.loglog(pulses, np.sqrt(S_true * (1 - eta) / (eta * (2 * pulses - 1))), "k--",
+                 lw=0.8, label=r"$\sqrt{S(1-\eta)/((2k-1)\eta)}$ after $k$ pulses")
+    right.set_xlabel("pulses")
+    right.set_ylabel("posterior standard deviation of $S$")
+    right.legend(loc="lower left")
+    fig.suptitle(f"Beyond Fig. 5: N = {N:.0e}, S = {S_true}, η = {eta}")
     return fig
 
 

@@ -46,12 +46,14 @@ def test_prior_tail_fig2():
 
 def test_make_figures_writes_every_png_and_fits(tmp_path):
     settings = figures.FigureSettings(fig4_points=70, large_n_max=2000, large_points=4,
-                                      fig6_trajectories=6, fig6_switches=2, quick=True)
+                                      fig5_large_pulses=3, fig6_trajectories=6,
+                                      fig6_switches=2, quick=True)
     fits = figures.make_figures(tmp_path, settings, seed=1, progress=False)
     pngs = sorted(p.name for p in tmp_path.glob("*.png"))
     assert pngs == sorted([
         "fig2_prior.png", "fig2_large_n.png", "fig3_mean_qfi.png", "fig3_large_n.png",
-        "fig4_mean_qfi_eta.png", "fig4_large_n.png", "fig5_posterior.png", "fig6_switches.png"])
+        "fig4_mean_qfi_eta.png", "fig4_large_n.png", "fig5_posterior.png", "fig5_large_n.png",
+        "fig6_switches.png"])
     assert all((tmp_path / p).stat().st_size > 10_000 for p in pngs)
     on_disk = json.loads((tmp_path / "fits.json").read_text())
     assert on_disk["fig2"]["tail_above_cut"] == pytest.approx(1.34e-9, rel=5e-3)
