@@ -33,7 +33,9 @@ def demo_config(in_process: bool = False) -> dict:
         "detector": {"eta": 0.7, "dark_rate_hz": 500.0, "gate_s": 4e-3,
                      "dead_time_s": 22e-9, "afterpulse_prob": 0.005},
         "policy": {"kind": "voi", "min_pulses": 2, "max_pulses": 400},
-        "engine": {"pulse_period_s": 50e-3, "decision_deadline_s": 20e-3},
+        # F(ρ) after every pulse is for the GUI's live history; the demo needs it per herald.
+        "engine": {"pulse_period_s": 50e-3, "decision_deadline_s": 20e-3,
+                   "qfi_every_pulse": False},
         "devices": devices,
         "storage": {"root": "runs"},
     }

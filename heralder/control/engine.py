@@ -52,6 +52,7 @@ CHANGEABLE_SECTIONS = ("policy.", "estimator.", "detector.", "run.shots",
                        "engine.decision_deadline_s", "engine.on_deadline_miss",
                        "engine.on_device_error", "storage.posterior_stride")
 _PUBLISH_EVERY_S = 0.02
+_LOG_LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
 
 def run_versions() -> dict[str, str]:
@@ -195,7 +196,9 @@ class Engine:
         if self._writer is not None and not (self._writer_failed or self._writer_closed):
             self._put({"type": "event", "t_s": event.t_s, "kind": kind, "level": level,
                        "message": message, "data": data})
-        getattr(log, "error" if level == "error" else "info")(message)
+        # Heralds are in the journal; run.log keeps what a person reads (one flush each).
+        log.log(logging.DEBUG if kind == "herald" else _LOG_LEVELS.get(level, logging.INFO),
+                message)
 
     def _run_time(self) -> float:
         return self.clock.now() - self._t0_s
