@@ -3,7 +3,8 @@
 SCPI over LF (notes/instruments.md §8 and Addendum): per-channel ``SOURce#`` settings (function,
 frequency, amplitude/offset/high/low kept consistent, pulse and square parameters, burst), per-
 channel ``OUTPut#`` state and load, ``TRIGger#`` source/delay/slope/timer, ``APPLy:DC``, ``*TRG``,
-``*OPC?`` and the error queue. Booleans read back ``0``/``1``; enums read back short and upper case.
+``*OPC?`` and the error queue (``-211`` for a ``*TRG`` that no channel listens to). Booleans
+read back ``0``/``1``; enums read back short and upper case.
 
 Physics link: channel 1 feeds the TTL input of the Pockels cell's HV driver. Its level (``DC``
 offset, or 0 V when the output is off) above :data:`TTL_THRESHOLD_V` gives the anti-TC
@@ -63,6 +64,8 @@ class Keysight33500Emulator(ScpiEmulator):
             ("BURSt:INTernal:PERiod", "burst_per", f("float", 1e-2, 1e-6, 8000.0)),
             ("BURSt:PHASe", "burst_phase", f("float", 0.0, -360.0, 360.0)),
             ("BURSt:GATE:POLarity", "gate_pol", f("enum", "NORM", choices=("NORMal", "INVerted"))),
+            ("FREQuency:MODE", "freq_mode", f("enum", "CW",
+                                              choices=("CW", "FIXed", "LIST", "SWEep"))),
             ("FUNCtion:ARBitrary:SRATe", "srate", f("float", 40e3, 1e-6, 250e6)),
             ("FUNCtion:ARBitrary:FILTer", "filter", f("enum", "STEP",
                                                        choices=("NORMal", "STEP", "OFF"))),
@@ -82,6 +85,10 @@ class Keysight33500Emulator(ScpiEmulator):
         self.add_setting("TRIGger#:DELay", "trig_delay", f("float", 0.0, 0.0, 1000.0), _CH)
         self.add_setting("TRIGger#:SLOPe", "trig_slope", f(
             "enum", "POS", choices=("POSitive", "NEGative")), _CH)
+        self.add_setting("TRIGger#:COUNt", "trig_count", f("int", 1, 1, 1e6), _CH)
+        self.add_setting("OUTPut[1]:SYNC:SOURce", "sync_src", f("enum", "CH1",
+                                                                 choices=("CH1", "CH2")))
+        self.add("[SOURce#:]PHASe:SYNChronize", lambda s, a, q: self._no_query(q))
         self.add_setting("TRIGger#:TIMer", "trig_timer", f("float", 1e-3, 1e-6, 8000.0), _CH)
         self.add("[SOURce#:]FUNCtion:ARBitrary", self._arb_name)
         self.add("[SOURce#:]APPLy:DC", self._apply_dc)
@@ -180,11 +187,7 @@ class Keysight33500Emulator(ScpiEmulator):
                 f'{self.values[("ampl", ch)]:+.15E},{self.values[("offs", ch)]:+.15E}"')
 
     def _bus_trigger(self) -> None:
-        fired = False
-        for ch in range(1, _CH + 1):
-            if self.values[("trig_src", ch)] == "BUS" and self.values[("output", ch)]:
-                fired = True
-        if not fired:
+        if not any(self.values[("trig_src", ch)] == "BUS" for ch in range(1, _CH + 1)):
             raise ScpiError(-211, "Trigger ignored")
         self.triggers += 1
         self.link.trigger()

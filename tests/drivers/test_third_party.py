@@ -107,3 +107,28 @@ def test_pyvisa_socket_session_reads_53230a_blocks(served):
     finally:
         inst.close()
         rm.close()
+
+
+def test_qcodes_keysight33522b_unchanged(served):
+    qcodes_keysight = pytest.importorskip("qcodes.instrument_drivers.Keysight",
+                                          reason="QCoDeS is not installed")
+    server = served("33522b")
+    gen = qcodes_keysight.Keysight33522B("awg", f"TCPIP::127.0.0.1::{server.port}::SOCKET",
+                                         silent=True, visalib="@py")
+    try:
+        snapshot = gen.snapshot(update=True)  # queries every parameter of both channels + sync
+        assert snapshot["parameters"]["IDN"]["value"]["model"] == "33522B"
+        gen.ch1.function_type("DC")
+        gen.ch1.offset(3.3)
+        gen.ch1.output("ON")
+        assert gen.ch1.offset() == pytest.approx(3.3) and gen.ch1.output() == "ON"
+        assert server.emulator.link.lab.switch.requested is SwitchState.ANTI_TC
+        gen.ch2.function_type("PULS")
+        gen.ch2.pulse_width(2e-5)
+        gen.ch2.burst_state("ON")
+        gen.ch2.burst_ncycles(1)
+        gen.ch2.trigger_source("BUS")
+        gen.force_trigger()
+        assert gen.error() == (0, "No error")
+    finally:
+        gen.close()
