@@ -76,6 +76,7 @@ class ShotRunner:
         self._policy: Any = None
         self._policy_config: Any = None
         self._template: Any = None
+        self._pattern_running = False
         self._template_config: Config | None = None
 
     def _source(self, config: Config) -> CounterPulses | TagPulses:
@@ -118,6 +119,7 @@ class ShotRunner:
         try:
             if streamed:
                 self.switch.arm_pattern([SwitchState.TC, SwitchState.ANTI_TC], timeout_s)
+                self._pattern_running = True
             else:
                 self._ack(self.switch.set_state(SwitchState.TC, timeout_s))
             source.start(timeout_s)
@@ -128,12 +130,15 @@ class ShotRunner:
                 stopped = stop or should_stop()
                 if stopped and not stop:
                     reason = "stopped"
-                if not stopped:
-                    state = state.other()
-                on_pulse(log, posterior)
-                k += 1
                 if timing.late and engine.on_deadline_miss == "stop" and not stopped:
                     stopped, reason = True, "deadline"
+                if not stopped:
+                    state = state.other()  # the polarisation of the next pulse
+                on_pulse(log, posterior)
+                k += 1
+            if self._pattern_running:  # stopped by a request or a deadline, not the policy
+                self._ack(self.switch.stop_pattern(timeout_s))
+                self._pattern_running = False
             extra = source.stop(timeout_s)
         except DeviceError as exc:
             outcome.error, reason = exc, "fault"
@@ -176,6 +181,7 @@ class ShotRunner:
         elif stop and streamed:
             t_sent = self._wall()
             ack_ok = self._ack(self.switch.stop_pattern(config.engine.read_timeout_s))
+            self._pattern_running = False
             t_ack = self._wall()
         elif stop:
             t_sent = t_ack = t_decided

@@ -204,3 +204,28 @@ def test_bad_config_and_unreachable_device_fail_before_the_run(make_config, tmp_
         engine.wait_ready(10)
     assert engine.snapshot().state is EngineState.FAILED
     assert not (tmp_path / "runs").exists()  # nothing recorded: the run never started
+
+
+@pytest.mark.parametrize("action", ["stop", "continue"])
+def test_missed_deadlines_take_the_configured_action_and_are_recorded(make_config, action):
+    engine = run_engine(make_config(run={"shots": 4}, engine={
+        "decision_deadline_s": 1e-9, "on_deadline_miss": action}))
+    heralds = engine.heralds
+    snap = engine.snapshot()
+    assert snap.deadline_misses >= 4
+    with h5py.File(Path(engine.run_dir) / "run.h5") as f:
+        late = f["user/heralder/decisions/late"][:]
+        stop = f["user/heralder/decisions/stop"][:]
+        deadline = f["user/heralder/decisions/deadline_s"][:]
+        ack = f["user/heralder/decisions/t_ack_s"][:]
+    np.testing.assert_array_equal(late, ack > deadline)
+    if action == "stop":
+        # the first decision is late: the shot heralds after pulse 1, the atoms in |S,-S>
+        assert all(h.pulses == 1 and h.reason == "deadline" and h.final_sign == -1
+                   for h in heralds)
+        assert late.all() and not stop.any()
+    else:
+        assert all(h.reason != "deadline" for h in heralds)
+        assert late[~stop].all()
+    assert any(e.kind == "deadline_miss" for e in engine.drain_events(10000))
+    assert replay_run(engine.run_dir).ok
