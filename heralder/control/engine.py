@@ -15,22 +15,20 @@ it when each shot starts and asks it for the true S (stored with each herald).
 from __future__ import annotations
 
 import collections
-import importlib.metadata as md
 import logging
-import platform
 import queue
 import threading
 import time
 from dataclasses import replace
 from typing import Any
 
-import numpy as np
-
 from heralder import __version__
 from heralder.config import Config, dump_config, updated_config
 from heralder.control.clock import Clock, WallClock
 from heralder.control.estimator_setup import new_policy, new_posterior
-from heralder.control.interfaces import AtomSource, PatternSwitch, TagSource
+from heralder.control.interfaces import AtomSource, PatternSwitch
+from heralder.control.live import live_snapshot
+from heralder.control.preflight import check_roles, run_versions
 from heralder.control.shot import ShotOutcome, ShotRunner
 from heralder.control.shotlog import ShotLog
 from heralder.control.snapshot import EngineEvent, EngineSnapshot, EngineState, HeraldSummary
@@ -40,7 +38,7 @@ from heralder.registry import DeviceContext, build_devices
 from heralder.storage.rundir import CONFIG_NAME, LOG_NAME, make_run_dir
 from heralder.storage.writer import RunWriter
 
-__all__ = ["CHANGEABLE_SECTIONS", "Engine", "run_versions"]
+__all__ = ["CHANGEABLE_SECTIONS", "Engine"]
 
 # The run's own log (events, state changes) goes to run.log only, not to the console.
 log = logging.getLogger("heralder.run")
@@ -53,17 +51,6 @@ CHANGEABLE_SECTIONS = ("policy.", "estimator.", "detector.", "run.shots",
                        "engine.on_device_error", "storage.posterior_stride")
 _PUBLISH_EVERY_S = 0.02
 _LOG_LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
-
-
-def run_versions() -> dict[str, str]:
-    """Return the versions of heralder, Python and the libraries that shape the data."""
-    versions = {"heralder": __version__, "python": platform.python_version()}
-    for name in ("numpy", "scipy", "h5py", "numba"):
-        try:
-            versions[name] = md.version(name)
-        except md.PackageNotFoundError:
-            continue
-    return versions
 
 
 class Engine:
@@ -91,7 +78,7 @@ class Engine:
         self.context = context or DeviceContext(clock=self.clock, seed=config.run.seed,
                                                 config=config)
         self.devices = build_devices(config, self.context)
-        _check_roles(config, self.devices)
+        check_roles(config, self.devices)
         self._commands: queue.Queue[tuple[str, Any]] = queue.Queue()
         self._events: collections.deque[EngineEvent] = collections.deque(maxlen=10000)
         self._events_lock = threading.Lock()
@@ -355,31 +342,15 @@ class Engine:
         if now - self._last_publish < _PUBLISH_EVERY_S:
             return
         self._last_publish = now
-        cols = shot_log.columns
-        p_cols = cols["posterior"]
-        n_atoms2 = float(self._config.atoms.n_atoms) ** 2
         t_now, pulses_now = self.clock.now(), self._pulses_total + shot_log.n_pulses
         t_mark, pulses_mark = self._rate_mark
         rate = (pulses_now - pulses_mark) / (t_now - t_mark) if t_now > t_mark else 0.0
         self._rate_mark = (t_now, pulses_now)
-        recent = np.fromiter(list(self.latencies_s)[-2000:], float) if self.latencies_s else None
-        photons = cols["photons"]
-        last = shot_log.n_pulses - 1
-        times = [t for t, k in zip(photons["times_s"], photons["pulse_index"], strict=True)
-                 if k == last] if photons["times_s"] else []
-        self._snapshot = replace(
-            self._snapshot, shot=shot_log.shot, pulses_total=pulses_now, pulses_per_s=rate,
-            latency_p50_s=float(np.percentile(recent, 50)) if recent is not None else 0.0,
-            latency_p99_s=float(np.percentile(recent, 99)) if recent is not None else 0.0,
-            counts=np.asarray(cols["pulses"]["counts"], dtype=np.int64),
-            states=tuple("tc" if s == 0 else "anti_tc" for s in cols["pulses"]["state"]),
-            posterior_s=np.array(posterior.S), posterior_p=np.array(posterior.p),
-            pmax_history=np.asarray(p_cols["pmax"]),
-            qfi_history=np.asarray(p_cols["qfi"]) / n_atoms2,
-            qfi_ideal_history=np.asarray(p_cols["qfi_ideal"]) / n_atoms2,
-            arrival_times_s=np.asarray(times, dtype=float),
-            true_s=getattr(self.context.shared.get("lab"), "true_s", None),
-            **self._counters)
+        self._snapshot = live_snapshot(
+            self._snapshot, shot_log, posterior, n_atoms=self._config.atoms.n_atoms,
+            pulses_total=pulses_now, pulses_per_s=rate,
+            latencies_s=list(self.latencies_s)[-2000:],
+            true_s=getattr(self.context.shared.get("lab"), "true_s", None), **self._counters)
 
     def _fault(self, exc: DeviceError, shot: int) -> None:
         """Record a device fault; make the hardware safe; stop or reopen as configured."""
@@ -434,20 +405,3 @@ class Engine:
                 state, message = EngineState.FAILED, f"{message}; storage: {exc}".lstrip("; ")
                 self.error = self.error or exc
         self._set_state(state, message)
-
-
-def _check_roles(config: Config, devices: dict[str, Any]) -> None:
-    """Raise ConfigError unless the devices can run ``config.run.mode``."""
-    if "switch" not in devices:
-        raise ConfigError("a run needs a polarisation switch", key="devices.switch")
-    if "counter" not in devices and "tagger" not in devices:
-        raise ConfigError("a run needs a photon counter or a time tagger", key="devices.counter")
-    if config.run.mode == "streamed":
-        if not isinstance(devices.get("tagger"), TagSource):
-            raise ConfigError("streamed mode needs a time tagger", key="devices.tagger")
-        if not isinstance(devices["switch"], PatternSwitch):
-            raise ConfigError(f"streamed mode needs a switch with arm_pattern/stop_pattern; "
-                              f"{config.devices.switch.driver} has none", key="devices.switch")
-    if config.estimator.use_arrival_times and "tagger" not in devices:
-        raise ConfigError("use_arrival_times needs a time tagger",
-                          key="estimator.use_arrival_times")

@@ -165,6 +165,12 @@ def test_stop_request_ends_within_a_timeout_and_finalises(make_config):
     engine.wait_ready()
     while engine.snapshot().heralded < 3:
         assert not engine.join(0.01)
+    live = engine.snapshot()
+    assert live.state is EngineState.RUNNING and live.n_atoms == 100 and live.run_dir
+    assert len(live.counts) == len(live.states) == len(live.pmax_history) > 0
+    assert len(live.qfi_history) == len(live.counts) and live.posterior_s.shape == \
+        live.posterior_p.shape and abs(live.posterior_p.sum() - 1) < 1e-9
+    assert live.true_s is not None and live.recent_heralds
     engine.stop(timeout_s=10.0)
     assert engine.join(0)
     snap = engine.snapshot()

@@ -1,0 +1,39 @@
+"""Build the snapshot observers see while a shot is running (the GUI's live view)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from heralder.control.shotlog import ShotLog
+from heralder.control.snapshot import EngineSnapshot
+
+__all__ = ["live_snapshot"]
+
+
+def live_snapshot(previous: EngineSnapshot, shot_log: ShotLog, posterior: Any, *, n_atoms: int,
+                  pulses_total: int, pulses_per_s: float, latencies_s: Sequence[float],
+                  true_s: int | None, **counters: int) -> EngineSnapshot:
+    """Return ``previous`` updated with the current shot (arrays copied, never shared)."""
+    cols = shot_log.columns
+    summary = cols["posterior"]
+    n2 = float(n_atoms) ** 2
+    photons = cols["photons"]
+    last = shot_log.n_pulses - 1
+    times = [t for t, k in zip(photons["times_s"], photons["pulse_index"], strict=True)
+             if k == last]
+    lat = np.asarray(latencies_s, dtype=float)
+    return replace(
+        previous, shot=shot_log.shot, pulses_total=pulses_total, pulses_per_s=pulses_per_s,
+        latency_p50_s=float(np.percentile(lat, 50)) if lat.size else 0.0,
+        latency_p99_s=float(np.percentile(lat, 99)) if lat.size else 0.0,
+        counts=np.asarray(cols["pulses"]["counts"], dtype=np.int64),
+        states=tuple("tc" if s == 0 else "anti_tc" for s in cols["pulses"]["state"]),
+        posterior_s=np.array(posterior.S), posterior_p=np.array(posterior.p),
+        pmax_history=np.asarray(summary["pmax"], dtype=float),
+        qfi_history=np.asarray(summary["qfi"], dtype=float) / n2,
+        qfi_ideal_history=np.asarray(summary["qfi_ideal"], dtype=float) / n2,
+        arrival_times_s=np.asarray(times, dtype=float), true_s=true_s, **counters)

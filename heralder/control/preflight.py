@@ -1,0 +1,42 @@
+"""Check before a run that its devices fit its mode, and describe the software that records it."""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import platform
+from typing import Any
+
+from heralder import __version__
+from heralder.config import Config
+from heralder.control.interfaces import PatternSwitch, TagSource
+from heralder.errors import ConfigError
+
+__all__ = ["check_roles", "run_versions"]
+
+
+def run_versions() -> dict[str, str]:
+    """Return the versions of heralder, Python and the libraries that shape the data."""
+    versions = {"heralder": __version__, "python": platform.python_version()}
+    for name in ("numpy", "scipy", "h5py", "numba"):
+        try:
+            versions[name] = md.version(name)
+        except md.PackageNotFoundError:
+            continue
+    return versions
+
+
+def check_roles(config: Config, devices: dict[str, Any]) -> None:
+    """Raise ConfigError unless the devices can run ``config.run.mode``."""
+    if "switch" not in devices:
+        raise ConfigError("a run needs a polarisation switch", key="devices.switch")
+    if "counter" not in devices and "tagger" not in devices:
+        raise ConfigError("a run needs a photon counter or a time tagger", key="devices.counter")
+    if config.run.mode == "streamed":
+        if not isinstance(devices.get("tagger"), TagSource):
+            raise ConfigError("streamed mode needs a time tagger", key="devices.tagger")
+        if not isinstance(devices["switch"], PatternSwitch):
+            raise ConfigError(f"streamed mode needs a switch with arm_pattern/stop_pattern; "
+                              f"{config.devices.switch.driver} has none", key="devices.switch")
+    if config.estimator.use_arrival_times and "tagger" not in devices:
+        raise ConfigError("use_arrival_times needs a time tagger",
+                          key="estimator.use_arrival_times")
