@@ -200,18 +200,19 @@ def count_update(S, logp, n, iparams, fparams, eta_table, lnfact, out_S, out_log
 def _add_component(vec, lo, weight, log_scale, k, p, pois, lnfact, spread):
     """Add weight·exp(log_scale)·(Pois ⊛ Bin(k, p))(n) to vec[n − lo] for every n of vec.
 
-    Only photon numbers within ``spread`` binomial deviations of the mean (plus one) enter;
+    Returns the first and last index of vec it touched (first > last when none). Only photon
+    numbers within ``spread`` binomial deviations of the mean (plus one) enter;
     the binomial table is built from its mode outwards by the ratio recurrence.
     """
     if weight <= 0.0 or k < 0:
-        return
+        return vec.size, -1
     hi = lo + vec.size - 1
     M = pois.size - 1
     half = spread * math.sqrt(k * p * (1.0 - p)) + 1.0
     x_lo = max(0, lo - M, math.floor(k * p - half))
     x_hi = min(k, hi, math.ceil(k * p + half))
     if x_hi < x_lo:
-        return
+        return vec.size, -1
     binom = np.zeros(x_hi - x_lo + 1)
     mode = min(max(math.floor((k + 1) * p), x_lo), x_hi)
     value = math.exp(math.log(weight) + log_scale + _log_binom(mode, k, p, lnfact))
@@ -226,11 +227,13 @@ def _add_component(vec, lo, weight, log_scale, k, p, pois, lnfact, spread):
         for x in range(mode, x_lo, -1):
             v *= x / ((k - x + 1.0) * odds)
             binom[x - 1 - x_lo] = v
-    for n in range(max(lo, x_lo), min(hi, x_hi + M) + 1):
+    first, last = max(lo, x_lo), min(hi, x_hi + M)
+    for n in range(first, last + 1):
         total = 0.0
         for m in range(max(0, n - x_hi), min(M, n - x_lo) + 1):
             total += pois[m] * binom[n - m - x_lo]
         vec[n - lo] += total
+    return first - lo, last - lo
 
 
 @numba.njit(cache=True)
@@ -277,6 +280,7 @@ def voi_terms(S, logp, iparams, fparams, eta_table, lnfact, F, g2, parity, live_
     prev_p = 0.0
     prev = np.zeros(hi - lo + 1)
     vec = np.zeros(hi - lo + 1)
+    vec_lo, vec_hi, prev_lo, prev_hi = 0, -1, 0, -1  # where each buffer holds non-zeros
     for i in range(S.size):
         s = S[i]
         if logp[i] < top - live_nats or (s - parity) % 2 != 0:
@@ -287,20 +291,24 @@ def voi_terms(S, logp, iparams, fparams, eta_table, lnfact, F, g2, parity, live_
         p = eta_table[s]
         w = min(leak_c * leak_r2 * s * s, 0.25) if leak_r2 > 0.0 else 0.0
         w_minus = w if k >= 2 else 0.0
-        vec[:] = 0.0
-        _add_component(vec, lo, 1.0 - w - w_minus, logp[i], k, p, pois, lnfact, spread)
-        _add_component(vec, lo, w_minus, logp[i], k - 2, p, pois, lnfact, spread)
-        _add_component(vec, lo, w, logp[i], k + 2, p, pois, lnfact, spread)
-        for j in range(vec.size):
+        for j in range(vec_lo, vec_hi + 1):
+            vec[j] = 0.0
+        vec_lo, vec_hi = vec.size, -1
+        for weight, kk in ((1.0 - w - w_minus, k), (w_minus, k - 2), (w, k + 2)):
+            first, last = _add_component(vec, lo, weight, logp[i], kk, p, pois, lnfact,
+                                         spread)
+            vec_lo, vec_hi = min(vec_lo, first), max(vec_hi, last)
+        for j in range(vec_lo, vec_hi + 1):
             diag += vec[j] * F[s]
         if s == prev_s + 2:
             if p_s + prev_p > 0.0:
                 coh_now += prev_p * p_s / (prev_p + p_s) * g2[prev_s]
-            for j in range(vec.size):
+            for j in range(max(vec_lo, prev_lo), min(vec_hi, prev_hi) + 1):
                 if vec[j] + prev[j] > 0.0:
                     coh += prev[j] * vec[j] / (prev[j] + vec[j]) * g2[prev_s]
         prev_s, prev_p = s, p_s
         prev, vec = vec, prev
+        prev_lo, prev_hi, vec_lo, vec_hi = vec_lo, vec_hi, prev_lo, prev_hi
     return f_ideal - 16.0 * coh_now, f_ideal, diag - 16.0 * coh
 
 

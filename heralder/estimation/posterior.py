@@ -19,9 +19,9 @@ from heralder.estimation import arrival, qfi_tables
 from heralder.estimation.backend import compiled_kernels, resolve_backend
 from heralder.estimation.detector import DetectorModel
 from heralder.estimation.efficiency import photons_per_pulse
-from heralder.estimation.likelihood import CountModel, count_spread
+from heralder.estimation.likelihood import CountModel
 from heralder.estimation.logmath import log_sum_exp as logsumexp
-from heralder.estimation.voi import LIVE_NATS, MASS_TOL, VoiTerms, voi_terms_numpy
+from heralder.estimation.voi import LIVE_NATS, SPREAD, VoiTerms, voi_terms_numpy
 from heralder.physics import prior_support
 
 __all__ = ["Flag", "Posterior", "combine_update"]
@@ -75,6 +75,8 @@ def combine_update(logp: np.ndarray, ll_model: np.ndarray, log1m_rho: float, log
 
 
 def _check_count(count: object) -> int:
+    if type(count) is int and count >= 0:  # the common case, checked first for speed
+        return count
     if isinstance(count, bool | np.bool_):
         raise ValueError(f"count must be an integer >= 0, got {count!r}")
     integral = isinstance(count, numbers.Integral) or (
@@ -167,7 +169,8 @@ class Posterior:
             If ``count`` is not an integer ≥ 0 (NaN, negative, fractional, bool).
         """
         n = _check_count(count)
-        self._predict_jumps()
+        if self.jump_mode:
+            self._predict_jumps()
         if self._kernels is not None:
             self._update_compiled(n)
             return
@@ -352,9 +355,8 @@ class Posterior:
             return voi_terms_numpy(self._S, self._logp, self.model, self._qfi, self.pulses)
         F, g2 = self._qfi.tables(int(self._S[-1]) + 2)
         f_now, f_ideal, f_next = self._kernels.voi_terms(
-            self._S, self._logp, *self._compiled_args(), F, g2, self.N % 2, LIVE_NATS,
-            count_spread(MASS_TOL))
-        return VoiTerms(float(f_now), float(f_ideal), float(f_next))
+            self._S, self._logp, *self._compiled_args(), F, g2, self.N % 2, LIVE_NATS, SPREAD)
+        return VoiTerms(f_now, f_ideal, f_next)
 
     def mean_photons_next(self) -> float:
         """Return the posterior mean of the photons the next pulse emits (S or 2S)."""

@@ -29,8 +29,8 @@ class QfiTables:
         self._g2 = np.zeros(0)
 
     def tables(self, s_max: int) -> tuple[np.ndarray, np.ndarray]:
-        """Return (F, g2) arrays indexed by S and covering at least ``0..s_max``."""
-        if self._F.size <= s_max:
+        """Return (F, g2) arrays indexed by S and covering at least ``0..s_max`` (or N)."""
+        if self._F.size <= s_max and self._F.size <= self.N:
             size = min(max(s_max + 1, 2 * self._F.size, 64), self.N + 1)
             S = np.arange(self.N % 2, size, 2)
             F = np.zeros(size)
