@@ -3,7 +3,9 @@
 The LC retarder sits in the drive beam: Voltage1 gives one circular polarisation, Voltage2 the
 other. :meth:`LCC25.set_state` writes ``mode=1``/``mode=2`` and polls ``mode?`` until the unit
 reports the new output (or the timeout passes: the acknowledgement then says the switch did not
-move). Every exchange is checked: the unit must echo the command and end with the ``"> "`` prompt;
+move). :meth:`LCC25.arm_pattern` hands the choice to the rear TTL input (``extern=1``), which the
+sequencer toggles on each pulse, for strictly alternating patterns. Every exchange is checked:
+the unit must echo the command and end with the ``"> "`` prompt;
 ``CMD_NOT_DEFINED``/``CMD_ARG_INVALID`` raise :class:`DeviceProtocolError`. The LC needs
 ``settle_time_s`` (tens of ms) after the acknowledgement.
 
@@ -24,7 +26,9 @@ Example config::
 
 from __future__ import annotations
 
+import itertools
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from heralder.drivers.base import TransportDriver, check_number, check_settings, check_state
@@ -73,7 +77,7 @@ def _number(answer: str | None, what: str) -> float:
 
 
 class LCC25(TransportDriver):
-    """Switch the drive polarisation with an LCC25 (implements :class:`PolarizationSwitch`).
+    """Switch the drive polarisation with an LCC25 (implements :class:`PatternSwitch`).
 
     Parameters
     ----------
@@ -202,6 +206,30 @@ class LCC25(TransportDriver):
             time.sleep(self.poll_interval_s)
         return SwitchAck(requested=state, read_back=back, t_sent_s=t_sent,
                          t_ack_s=self.clock.now(), settle_time_s=self.settle_time_s)
+
+
+    def arm_pattern(self, pattern: Sequence[SwitchState], timeout_s: float) -> None:
+        """Start at ``pattern[0]`` and let the TTL input alternate the outputs on each pulse.
+
+        Raises
+        ------
+        ValueError
+            If ``pattern`` does not strictly alternate (the TTL can only toggle).
+        DeviceProtocolError
+            If the unit does not report ``extern=1``.
+        """
+        states = [check_state(s) for s in pattern]
+        if len(states) < 2 or any(a is b for a, b in itertools.pairwise(states)):
+            raise ValueError("pattern must alternate TC/anti-TC and hold at least 2 states")
+        self.set_state(states[0], timeout_s)
+        self.exchange("extern=1", timeout_s)
+        if _number(self.exchange("extern?", timeout_s), "extern") != 1:
+            raise DeviceProtocolError("LCC25 did not switch to the external TTL input")
+
+    def stop_pattern(self, timeout_s: float) -> SwitchAck:
+        """Return to software control (``extern=0``) in the safe state."""
+        self.exchange("extern=0", timeout_s)
+        return self.set_state(self.safe_state, timeout_s)
 
 
 def from_config(role: str, device: DeviceConfig, context: Any) -> LCC25:

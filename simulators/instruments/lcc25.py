@@ -8,8 +8,8 @@ all in one write. ``*idn?`` answers ``THORLABS LCC25 vers 1.01``. Errors come ba
 Switching: ``mode=1`` applies Voltage1, ``mode=2`` Voltage2 (``mode=0`` modulates at ``freq``,
 not synchronised to the pulses, so the lab's switch is left alone). Output 1 drives the TC
 polarisation, output 2 the anti-TC one (set ``tc_output`` to swap). ``extern=1`` hands the choice
-to the TTL input, which the sequencer toggles on each pulse: the lab's switch then alternates
-TC/anti-TC pulse by pulse.
+to the TTL input, which the sequencer toggles on each pulse, starting at the level of the current
+output: the lab's switch then alternates pulse by pulse from the state of ``mode``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import ClassVar
 
 from heralder.simulators.faults import FaultInjector
 from heralder.simulators.instruments.base import Emulator
-from heralder.simulators.instruments.lablink import ALTERNATE, LabLink
+from heralder.simulators.instruments.lablink import LabLink
 
 from heralder.control.records import SwitchState
 
@@ -162,7 +162,8 @@ class LCC25Emulator(Emulator):
             self.link.request(self.state_of(value))
         if name == "extern":
             if value:
-                self.link.arm_pattern(ALTERNATE)
+                first = self.state_of(int(self.values["mode"]) if self.values["mode"] else 1)
+                self.link.arm_pattern((first, first.other()))
             else:
                 self.link.stop_pattern()
                 if self.values["mode"] in (1, 2):

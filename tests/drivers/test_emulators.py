@@ -97,8 +97,8 @@ def test_lcc25_echo_prompt_and_switch(lab_double):
     assert talk(lcc, b"mode=2\r") == b"mode=2\r> "
     assert lab_double.switch.state is SwitchState.ANTI_TC
     assert talk(lcc, b"mode?\r") == b"mode?\r2\r> "
-    talk(lcc, b"extern=1\r")
-    assert lab_double.switch.pattern == (SwitchState.TC, SwitchState.ANTI_TC)
+    talk(lcc, b"extern=1\r")  # the TTL toggles from the current output (mode 2: anti-TC)
+    assert lab_double.switch.pattern == (SwitchState.ANTI_TC, SwitchState.TC)
     talk(lcc, b"extern=0\r")
     assert lab_double.switch.pattern == () and lab_double.switch.state is SwitchState.ANTI_TC
     assert talk(lcc, b"set=2\r") == b"set=2\r1\r> "
