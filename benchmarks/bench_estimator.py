@@ -7,6 +7,7 @@ warmed up (compiled) before timing.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import numpy as np
@@ -64,6 +65,7 @@ def _naive_update(S: np.ndarray, p: np.ndarray, n: int) -> np.ndarray:
 def run(quick: bool) -> list[BenchResult]:
     """Return the count-update, first-update, decision and arrival-time figures."""
     repeats = 200 if quick else 2000
+    load = {"loadavg_1min": os.getloadavg()[0], "cpus": os.cpu_count()}
     rng = np.random.default_rng(1)
     record = _record(rng, 12)
     n_next = record[10][0]
@@ -75,7 +77,8 @@ def run(quick: bool) -> list[BenchResult]:
     naive = time_call(lambda: _naive_update(S_full, p_full, n_next), repeats=max(repeats // 10, 20))
     results.append(BenchResult("naive scipy.stats update, full prior (baseline)",
                                naive.p50_s * 1e6, "µs p50",
-                               details={"support": S_full.size, "p99_us": naive.p99_s * 1e6}))
+                               details={"support": S_full.size, "p99_us": naive.p99_s * 1e6,
+                                        **load}))
 
     backends = ["numpy"] + (["numba"] if compiled_kernels() is not None else [])
     for backend in backends:
