@@ -208,8 +208,8 @@ class EstimatorConfig:
     outlier_rho: float = 1e-9
 
     def __post_init__(self) -> None:
-        if not self.prune_nats > 0:
-            raise ValueError(f"prune_nats must be > 0, got {self.prune_nats}")
+        if not self.prune_nats >= 30.0:  # notes/estimator.md R6: never prune below 30 nats
+            raise ValueError(f"prune_nats must be >= 30, got {self.prune_nats}")
         if not 0.0 <= self.outlier_rho < 1.0:
             raise ValueError(f"outlier_rho must lie in [0, 1), got {self.outlier_rho}")
 
