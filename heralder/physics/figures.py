@@ -90,7 +90,11 @@ def make_figures(out: Path, settings: FigureSettings, seed: int = 2021,
                  progress: bool = True) -> dict:
     """Compute every figure, write the PNGs and ``fits.json`` into ``out``; return the fits."""
     out.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
+
+    def rng(figure: int) -> np.random.Generator:
+        # one stream per figure: changing one figure's work leaves the others' draws alone
+        return np.random.default_rng([seed, figure])
+
     fits: dict = {"quick": settings.quick, "seed": seed, "paper": {
         k: list(v) if isinstance(v, tuple) else v for k, v in PAPER_FITS.items()}}
     n_fig4 = _fig4_ns(settings.fig4_points)
@@ -164,14 +168,14 @@ def make_figures(out: Path, settings: FigureSettings, seed: int = 2021,
         plot.save(plot.plot_fig4_large(large), out / "fig4_large_n.png")
 
         # Fig. 5: posterior narrowing (the project's estimator)
-        seq = narrowing_sequence(1000, 30, 0.7, 20, rng)
+        seq = narrowing_sequence(1000, 30, 0.7, 20, rng(5))
         show = (1, 2, 3, 5, 10, 20)
         plot.save(plot.plot_fig5(seq, show, 1000, 30, 0.7), out / "fig5_posterior.png")
         fits["fig5"] = {"N": 1000, "S_true": 30, "eta": 0.7,
                         "counts": [c for _, _, c in seq],
                         "pmax_after": {str(k): float(seq[k - 1][1].max()) for k in show}}
         k_max = settings.fig5_large_pulses
-        seq = narrowing_sequence(10**6, 1000, 0.7, k_max, rng)
+        seq = narrowing_sequence(10**6, 1000, 0.7, k_max, rng(50))
         show = (*(k for k in (1, 10, 100, 1000) if k < k_max), k_max)
         plot.save(plot.plot_fig5_large(seq, show, 10**6, 1000, 0.7), out / "fig5_large_n.png")
         S_last, p_last, _ = seq[-1]
@@ -183,7 +187,7 @@ def make_figures(out: Path, settings: FigureSettings, seed: int = 2021,
 
         # Fig. 6: Monte Carlo over trajectories
         studies = [switch_study(16, eta, settings.fig6_trajectories, settings.fig6_switches,
-                                rng, tick) for eta in FIG6_ETAS]
+                                rng(600 + k), tick) for k, eta in enumerate(FIG6_ETAS)]
         plot.save(plot.plot_fig6(studies), out / "fig6_switches.png")
         fits["fig6"] = {"N": 16, "trajectories": settings.fig6_trajectories,
                         "ideal_mean": studies[0].ideal_mean,
