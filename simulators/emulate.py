@@ -66,7 +66,7 @@ def serve(instrument: str, *, port: int = 0, seed: int = 0, config: Config | Non
     Raises
     ------
     ConfigError
-        If the instrument is unknown.
+        If the instrument is unknown or the port cannot be bound.
     """
     model = ALIASES.get(instrument.lower(), instrument.lower())
     if model not in EMULATORS:
@@ -78,7 +78,11 @@ def serve(instrument: str, *, port: int = 0, seed: int = 0, config: Config | Non
     context.shared["lab_link"] = LabLink(lab_from_context(context), auto_alternate=auto,
                                          pulses_per_shot=pulses_per_shot)
     emulator = make_emulator(model, context, role)
-    return EmulatorServer(emulator, port=port).start()
+    try:
+        server = EmulatorServer(emulator, port=port)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot listen on 127.0.0.1:{port}: {exc}", key="--port") from None
+    return server.start()
 
 
 def run(args: argparse.Namespace) -> int:
