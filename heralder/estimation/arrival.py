@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from heralder.estimation.backend import compiled_kernels
+from heralder.estimation.backend import compiled_arrival_kernels
 from heralder.estimation.detector import DetectorModel
 from heralder.estimation.efficiency import pulse_gamma_per_s
 from heralder.physics import cascade_rates
@@ -155,7 +155,7 @@ def log_likelihood_times(times_s: np.ndarray, gate_s: float, S: np.ndarray, puls
     eta = detector.eta * (1.0 - detector.scatter_eps)
     dark_rate_hz = detector.dark_counts_per_gate / gate_s
     S = np.asarray(S, dtype=np.int64)
-    kernels = compiled_kernels() if backend == "numba" else None
+    kernels = compiled_arrival_kernels() if backend == "numba" else None
     if kernels is not None:
         return kernels.log_likelihood_times(np.ascontiguousarray(times_s), float(gate_s), S,
                                             1 if pulse == 0 else 2, gamma, eta, dark_rate_hz,

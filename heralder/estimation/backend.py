@@ -6,7 +6,7 @@ import functools
 import importlib
 from types import ModuleType
 
-__all__ = ["BACKENDS", "compiled_kernels", "resolve_backend"]
+__all__ = ["BACKENDS", "compiled_arrival_kernels", "compiled_kernels", "resolve_backend"]
 
 BACKENDS = ("auto", "numpy", "numba")
 
@@ -18,6 +18,14 @@ def compiled_kernels() -> ModuleType | None:
         return importlib.import_module("heralder.estimation._kernels")
     except ImportError:
         return None
+
+
+@functools.cache
+def compiled_arrival_kernels() -> ModuleType | None:
+    """Return the compiled arrival-time kernel module, or None when numba is not installed."""
+    if compiled_kernels() is None:
+        return None
+    return importlib.import_module("heralder.estimation._arrival_kernels")
 
 
 def resolve_backend(backend: str) -> str:

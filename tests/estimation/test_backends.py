@@ -107,11 +107,14 @@ def test_missing_numba_in_process_falls_back(monkeypatch):
     import heralder.estimation.backend as backend
 
     backend.compiled_kernels.cache_clear()
+    backend.compiled_arrival_kernels.cache_clear()
     monkeypatch.setitem(sys.modules, "heralder.estimation._kernels", None)
     try:
         assert backend.compiled_kernels() is None
+        assert backend.compiled_arrival_kernels() is None
         post = Posterior(100, DetectorModel(eta=0.5), backend="auto")
         post.update(5)
         assert post.backend == "numpy"
     finally:
         backend.compiled_kernels.cache_clear()
+        backend.compiled_arrival_kernels.cache_clear()
