@@ -170,12 +170,15 @@ def run_cell(study: PolicyStudy, n_atoms: int, eta: float, *, with_times: bool,
             for i in range(len(block)):
                 pulse = block.pulse(i)
                 fired += 1
+                running = {key[0] for key in active}
                 for name, post in posts.items():
+                    if name not in running:  # every policy of this estimator has stopped
+                        continue
                     if name == "counts":
                         post.update(pulse.count)
                     else:
                         post.update_times(pulse.times_s, pulse.gate_s)
-                for key in [k for k in active if k[0] in posts]:
+                for key in list(active):
                     post = posts[key[0]]
                     decision = active[key].decide(post)
                     if decision.stop:
