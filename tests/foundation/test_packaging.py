@@ -17,6 +17,16 @@ PACKAGE_DIR = PYPROJECT["tool"]["setuptools"]["package-dir"]
 TOP_LEVEL = {"heralder": "heralder", **{v: k for k, v in PACKAGE_DIR.items()}}
 
 
+def package_folder(import_name: str) -> Path:
+    """Return the directory a package is built from, following the package-dir mapping."""
+    parts = import_name.split(".")
+    for depth in range(len(parts), 0, -1):
+        prefix = ".".join(parts[:depth])
+        if prefix in PACKAGE_DIR:
+            return ROOT / PACKAGE_DIR[prefix] / Path(*parts[depth:])
+    return ROOT / Path(*parts)
+
+
 def packages_on_disk() -> set[str]:
     """Return the import name of every directory under the mapped roots that holds Python."""
     found = set()
@@ -40,12 +50,7 @@ def test_every_package_directory_is_listed():
     assert on_disk - set(PACKAGES) == set(), "add these to [tool.setuptools] packages"
     assert set(PACKAGES) - on_disk == set(), "listed packages that do not exist"
     for name in PACKAGES:
-        parts = name.split(".")
-        folder = TOP_LEVEL.get(".".join(parts[:2]), "heralder") if len(parts) > 1 else "heralder"
-        base = ROOT / folder if ".".join(parts[:2]) in TOP_LEVEL.values() else ROOT / "heralder"
-        assert (base / Path(*parts[2:]) / "__init__.py").exists() or (
-            ROOT / Path(*parts) / "__init__.py"
-        ).exists(), f"{name} has no __init__.py"
+        assert (package_folder(name) / "__init__.py").exists(), f"{name} has no __init__.py"
 
 
 @pytest.mark.timeout(600)
