@@ -30,10 +30,10 @@ def live_snapshot(previous: EngineSnapshot, shot_log: ShotLog, posterior: Any, *
         previous, shot=shot_log.shot, pulses_total=pulses_total, pulses_per_s=pulses_per_s,
         latency_p50_s=float(np.percentile(lat, 50)) if lat.size else 0.0,
         latency_p99_s=float(np.percentile(lat, 99)) if lat.size else 0.0,
-        counts=np.asarray(cols["pulses"]["counts"], dtype=np.int64),
+        counts=np.array(cols["pulses"]["counts"], dtype=np.int64),  # copies: the log grows
         states=tuple("tc" if s == 0 else "anti_tc" for s in cols["pulses"]["state"]),
         posterior_s=np.array(posterior.S), posterior_p=np.array(posterior.p),
-        pmax_history=np.asarray(summary["pmax"], dtype=float),
-        qfi_history=np.asarray(summary["qfi"], dtype=float) / n2,
-        qfi_ideal_history=np.asarray(summary["qfi_ideal"], dtype=float) / n2,
+        pmax_history=np.array(summary["pmax"], dtype=float),
+        qfi_history=np.array(summary["qfi"], dtype=float) / n2,
+        qfi_ideal_history=np.array(summary["qfi_ideal"], dtype=float) / n2,
         arrival_times_s=np.asarray(times, dtype=float), true_s=true_s, **counters)

@@ -1,7 +1,7 @@
 """Collect what happens in one shot, pulse by pulse, into the ``shot`` record storage writes.
 
-Columns are kept as Python lists (appending is the cheapest thing the engine thread can do);
-:mod:`heralder.storage.schema` types them when the writer thread stores the record. The names
+Columns are typed :class:`array.array` s (appending costs what a list append costs, and the
+writer turns them into numpy arrays without copying). The names
 and meaning of every column are those of :data:`heralder.storage.schema.TABLES`.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from heralder.control.snapshot import HeraldSummary
-from heralder.storage.schema import SHOT_TABLES, STATE_CODES, TABLES
+from heralder.storage.schema import SHOT_TABLES, STATE_CODES, TABLES, new_column
 
 __all__ = ["DecisionTiming", "ShotLog"]
 
@@ -60,8 +60,8 @@ class ShotLog:
 
     def __init__(self, shot: int) -> None:
         self.shot = shot
-        self.columns: dict[str, dict[str, list[Any]]] = {
-            t: {c: [] for c in TABLES[t]} for t in SHOT_TABLES}
+        self.columns: dict[str, dict[str, Any]] = {
+            t: {c: new_column(d) for c, d in TABLES[t].items()} for t in SHOT_TABLES}
 
     @property
     def n_pulses(self) -> int:

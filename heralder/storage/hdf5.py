@@ -13,6 +13,7 @@ Photon-HDF5 field carries its official description as ``TITLE`` (what phconvert 
 
 from __future__ import annotations
 
+import array
 import datetime as _dt
 import json
 import os
@@ -22,7 +23,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from heralder.storage.schema import TABLES, record_rows
+from heralder.storage.schema import TABLES, column_array, new_column, record_rows
 
 __all__ = ["FINAL_NAME", "PARTIAL_NAME", "USER_GROUP", "H5RunFile"]
 
@@ -102,13 +103,17 @@ class _TableBuffer:
                 self.datasets[column] = self.group.create_dataset(
                     column, shape=(0,), maxshape=(None,), dtype=h5_dtype,
                     chunks=(_CHUNK_ROWS if h5_dtype is dtype else 1024,))
-        self.pending: dict[str, list[Any]] = {c: [] for c in self.spec}
+        self.pending = {c: new_column(d) for c, d in self.spec.items()}
         self.pending_rows = 0
         self.rows = len(next(iter(self.datasets.values())))
 
     def add(self, columns: dict[str, Any]) -> None:
         for column, values in columns.items():
-            self.pending[column].extend(values)
+            pending = self.pending[column]
+            if isinstance(values, np.ndarray) and isinstance(pending, array.array):
+                pending.frombytes(np.ascontiguousarray(values, self.spec[column]).tobytes())
+            else:
+                pending.extend(values)
         self.pending_rows += len(values)
 
     def flush(self) -> None:
@@ -118,8 +123,8 @@ class _TableBuffer:
         for column, values in self.pending.items():
             dataset = self.datasets[column]
             dataset.resize((stop,))
-            dataset[start:stop] = np.asarray(values, dtype=self.spec[column])
-            values.clear()
+            dataset[start:stop] = column_array(values, self.spec[column])
+        self.pending = {c: new_column(d) for c, d in self.spec.items()}
         self.rows, self.pending_rows = stop, 0
 
 
@@ -143,7 +148,9 @@ class H5RunFile:
         self.partial_path = self.run_dir / PARTIAL_NAME
         self.final_path = self.run_dir / FINAL_NAME
         self.flush_rows = flush_rows
-        self._file = h5py.File(self.partial_path, "w")
+        # No chunk cache: rows arrive in whole batches, and with a cache HDF5 kept every written
+        # chunk in memory (RSS grew with the run); without it memory stays flat.
+        self._file = h5py.File(self.partial_path, "w", rdcc_nbytes=0)
         self._user = self._file.require_group(USER_GROUP)
         self._tables: dict[str, _TableBuffer] = {}
         self._has_tags = False
