@@ -53,6 +53,8 @@ $(PY):
 
 $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install -q -e '.[$(EXTRAS)]'
+	# A third-party LCC25 driver the emulator is checked against (see pyproject's test extra).
+	$(PY) -m pip install -q --no-deps 'instrumentkit==0.6.0'
 	@touch $(STAMP)
 
 clean:
