@@ -213,8 +213,9 @@ class H5RunFile:
         self._header = dict(record)
         self._has_tags = bool(record.get("has_tags"))
         attrs = self._user.attrs
-        for key in ("run_uid", "created_utc", "mode", "heralder_version"):
+        for key in ("run_uid", "created_utc", "mode", "heralder_version", "estimator_backend"):
             attrs[key] = str(record.get(key, ""))
+        attrs["pulse_period_s"] = float(record.get("pulse_period_s", 0.0))
         attrs["has_tags"] = self._has_tags
         self._user.create_dataset("config_toml", data=record.get("config_toml", ""),
                                   dtype=h5py.string_dtype())
