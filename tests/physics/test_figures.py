@@ -82,3 +82,12 @@ def test_switch_study_first_pulse_matches_exact_mean_qfi():
     study = switch_study(16, 0.5, 300, 0, np.random.default_rng(7))
     assert abs(study.mean[0] - mean_qfi(16, 0.5)) < 4 * study.sem[0]
     assert study.ideal_mean == pytest.approx(mean_qfi(16))
+
+
+def test_cli_exposes_figures(capsys):
+    from heralder.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["figures", "--help"])
+    assert exc.value.code == 0
+    assert "--quick" in capsys.readouterr().out
