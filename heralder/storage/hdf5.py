@@ -30,7 +30,7 @@ __all__ = ["FINAL_NAME", "PARTIAL_NAME", "USER_GROUP", "H5RunFile"]
 FINAL_NAME = "run.h5"
 PARTIAL_NAME = "run.h5.partial"
 USER_GROUP = "user/heralder"
-_CHUNK_ROWS = 16384
+_CHUNK_ROWS = 65536
 
 # Photon-HDF5 0.5 field descriptions (the format's specification; phconvert compares TITLEs).
 _PH_TITLES = {
@@ -116,16 +116,25 @@ class _TableBuffer:
                 pending.extend(values)
         self.pending_rows += len(values)
 
-    def flush(self) -> None:
-        if not self.pending_rows:
+    def flush(self, whole_chunks: bool = True) -> None:
+        """Append the buffered rows: only whole chunks, or everything (at the end).
+
+        Writing whole chunks only keeps every write chunk-aligned, so HDF5 never reads a
+        partial chunk back (there is no chunk cache to hold it).
+        """
+        n = self.pending_rows - self.pending_rows % _CHUNK_ROWS if whole_chunks \
+            else self.pending_rows
+        if not n:
             return
-        start, stop = self.rows, self.rows + self.pending_rows
+        start, stop = self.rows, self.rows + n
         for column, values in self.pending.items():
             dataset = self.datasets[column]
             dataset.resize((stop,))
-            dataset[start:stop] = column_array(values, self.spec[column])
-        self.pending = {c: new_column(d) for c, d in self.spec.items()}
-        self.rows, self.pending_rows = stop, 0
+            dataset[start:stop] = column_array(values[:n] if n < len(values) else values,
+                                               self.spec[column])
+            self.pending[column] = values[n:] if n < len(values) else new_column(
+                self.spec[column])
+        self.rows, self.pending_rows = stop, self.pending_rows - n
 
 
 def _string(value: str) -> np.bytes_:
@@ -140,7 +149,8 @@ class H5RunFile:
     run_dir
         The run directory.
     flush_rows
-        Append a table's buffered rows once this many are waiting (bounds memory).
+        Append a table's buffered rows once this many are waiting (bounds memory; whole chunks
+        of ``_CHUNK_ROWS`` rows are written).
     """
 
     def __init__(self, run_dir: str | Path, *, flush_rows: int = _CHUNK_ROWS) -> None:
@@ -176,10 +186,10 @@ class H5RunFile:
             if buffer.pending_rows >= self.flush_rows:
                 buffer.flush()
 
-    def flush(self) -> None:
-        """Append every buffered row and flush the HDF5 file."""
+    def flush(self, *, everything: bool = False) -> None:
+        """Append the buffered whole chunks (or every row) and flush the HDF5 file."""
         for buffer in self._tables.values():
-            buffer.flush()
+            buffer.flush(whole_chunks=not everything)
         self._file.flush()
 
     def close(self, *, recovered: bool = False) -> Path:
@@ -189,7 +199,7 @@ class H5RunFile:
         for table in TABLES:  # every table exists, even if empty, so readers need no checks
             if table not in self._tables:
                 self._tables[table] = _TableBuffer(self._user, table)
-        self.flush()
+        self.flush(everything=True)
         attrs = self._user.attrs
         attrs["complete"] = bool(self._end)
         attrs["recovered"] = recovered

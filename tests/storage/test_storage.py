@@ -195,3 +195,27 @@ def test_run_dirs_are_unique_and_dated(tmp_path):
     second, _ = make_run_dir(tmp_path, now)
     assert first.parent.name == "2026-03-04" and first.name.startswith("050607_")
     assert uid in first.name and first != second
+
+
+def test_rows_across_chunk_boundaries_are_written_once_in_order(tmp_path):
+    from heralder.control.shotlog import DecisionTiming, ShotLog
+    from heralder.control.snapshot import HeraldSummary
+    from heralder.storage.hdf5 import _CHUNK_ROWS, H5RunFile
+
+    per_shot = _CHUNK_ROWS // 3 + 7  # records straddle chunk boundaries
+    h5 = H5RunFile(tmp_path)
+    h5.add({"type": "run", "config_toml": "", "has_tags": False, "pulse_period_s": 1e-3})
+    expected = []
+    for shot in range(4):
+        log = ShotLog(shot)
+        for k in range(per_shot):
+            log.add_pulse(k, "tc", shot * per_shot + k, True, 0.0)
+            log.add_decision(k, False, 0.0, DecisionTiming(0, 0, 0, 0, 1))
+            log.add_posterior(k, 1, 1.0, 1.0, 0.0, 0.0, 0.0, 1)
+        expected.extend(range(shot * per_shot, (shot + 1) * per_shot))
+        h5.add(log.record(HeraldSummary(shot, 1, 1.0, 0.0, 0.0, per_shot, -1), 0.0))
+        h5.flush()  # the writer thread's periodic flush: whole chunks only
+    path = h5.close()
+    with h5py.File(path) as f:
+        np.testing.assert_array_equal(f["user/heralder/pulses/counts"][:], expected)
+        assert len(f["user/heralder/decisions/value"]) == len(expected)
