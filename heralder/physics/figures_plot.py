@@ -198,22 +198,28 @@ def plot_fig4_large(data: dict) -> Figure:
     return fig
 
 
+def _posterior_curves(ax, sequence: list[tuple[np.ndarray, np.ndarray, int]],
+                      show: Sequence[int], S_true: int, half_width: int) -> None:
+    """Draw p(S) after each pulse count in ``show`` and mark the true S."""
+    cmap = mpl.colormaps["viridis"]
+    for k, pulses in enumerate(show):
+        S, p, _ = sequence[pulses - 1]
+        ax.plot(S, p, ".-", ms=2.5, lw=0.8, color=cmap(k / max(len(show) - 1, 1)),
+                label=f"after {pulses} pulse{'s' if pulses > 1 else ''}")
+    ax.axvline(S_true, color="gray", ls="--", lw=0.8, label=f"true S = {S_true}")
+    ax.set_xlim(max(S_true - half_width, 0), S_true + half_width)
+    ax.set_xlabel("spin length $S$")
+    ax.set_ylabel(r"posterior $p(S\,|\,\{n\})$")
+
+
 def plot_fig5(sequence: list[tuple[np.ndarray, np.ndarray, int]], show: Sequence[int],
               N: int, S_true: int, eta: float) -> Figure:
     """Return Fig. 5: the posterior over S after successive pulses."""
     fig, ax = _axes()
-    cmap = mpl.colormaps["viridis"]
-    for k, pulses in enumerate(show):
-        S, p, _ = sequence[pulses - 1]
-        ax.plot(S, p, ".-", ms=3, lw=0.8, color=cmap(k / max(len(show) - 1, 1)),
-                label=f"after {pulses} pulse{'s' if pulses > 1 else ''}")
-    ax.axvline(S_true, color="gray", ls="--", lw=0.8, label=f"true S = {S_true}")
+    _posterior_curves(ax, sequence, show, S_true, 25)
     counts = ", ".join(str(c) for _, _, c in sequence[: max(show)])
     ax.text(0.02, 0.97, "registered counts:\n" + "\n".join(textwrap.wrap(counts, 30)),
             transform=ax.transAxes, va="top", fontsize=7, family="monospace")
-    ax.set_xlim(max(S_true - 25, 0), S_true + 25)
-    ax.set_xlabel("spin length $S$")
-    ax.set_ylabel(r"posterior $p(S\,|\,\{n\})$")
     ax.set_title(f"Fig. 5: N = {N}, η = {eta}, alternating TC / anti-TC pulses")
     ax.legend(loc="upper right")
     return fig
@@ -224,15 +230,7 @@ def plot_fig5_large(sequence: list[tuple[np.ndarray, np.ndarray, int]], show: Se
     """Return the posterior narrowing at large N, with its width against the 1/√k law."""
     fig = Figure(figsize=(9.0, 4.0), layout="constrained")
     left, right = fig.subplots(1, 2)
-    cmap = mpl.colormaps["viridis"]
-    for k, pulses in enumerate(show):
-        S, p, _ = sequence[pulses - 1]
-        left.plot(S, p, ".-", ms=2, lw=0.8, color=cmap(k / max(len(show) - 1, 1)),
-                  label=f"after {pulses} pulse{'s' if pulses > 1 else ''}")
-    left.axvline(S_true, color="gray", ls="--", lw=0.8, label=f"true S = {S_true}")
-    left.set_xlim(S_true - 60, S_true + 60)
-    left.set_xlabel("spin length $S$")
-    left.set_ylabel(r"posterior $p(S\,|\,\{n\})$")
+    _posterior_curves(left, sequence, show, S_true, 60)
     left.legend(loc="upper left")
     pulses = np.arange(1, len(sequence) + 1)
     width = np.array([math.sqrt(max(float(np.dot(p, S.astype(float) ** 2))
