@@ -240,6 +240,9 @@ class Engine:
                 f"cannot start the run: {exc!r}")
             self.error = exc
             self._close_devices(opened)
+            if self._writer is not None:  # failed after recording began: finalise what exists
+                self._finish(EngineState.FAILED, str(self._startup_error))
+            _detach_log(handler)
             self._snapshot = replace(self._snapshot, state=EngineState.FAILED,
                                      message=str(self._startup_error))
             self._ready.set()
@@ -257,10 +260,7 @@ class Engine:
             self._make_safe()
             self._close_devices(opened)
             self._finish(final_state, message)
-            if handler is not None:
-                logging.getLogger("heralder").removeHandler(handler)
-                log.removeHandler(handler)
-                handler.close()
+            _detach_log(handler)
 
     def _header(self, uid: str) -> dict[str, Any]:
         config = self._config
@@ -405,3 +405,11 @@ class Engine:
                 state, message = EngineState.FAILED, f"{message}; storage: {exc}".lstrip("; ")
                 self.error = self.error or exc
         self._set_state(state, message)
+
+
+def _detach_log(handler: logging.Handler | None) -> None:
+    """Stop writing the run's log file."""
+    if handler is not None:
+        logging.getLogger("heralder").removeHandler(handler)
+        log.removeHandler(handler)
+        handler.close()

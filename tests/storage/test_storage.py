@@ -9,8 +9,10 @@ import h5py
 import numpy as np
 import pytest
 
+from heralder.control.shotlog import DecisionTiming, ShotLog
+from heralder.control.snapshot import HeraldSummary
 from heralder.errors import DataLossError
-from heralder.storage.hdf5 import FINAL_NAME, PARTIAL_NAME
+from heralder.storage.hdf5 import _CHUNK_ROWS, FINAL_NAME, PARTIAL_NAME, H5RunFile
 from heralder.storage.journal import Journal, JournalContents, read_journal
 from heralder.storage.recover import recover_run
 from heralder.storage.rundir import CONFIG_NAME, make_run_dir
@@ -198,10 +200,6 @@ def test_run_dirs_are_unique_and_dated(tmp_path):
 
 
 def test_rows_across_chunk_boundaries_are_written_once_in_order(tmp_path):
-    from heralder.control.shotlog import DecisionTiming, ShotLog
-    from heralder.control.snapshot import HeraldSummary
-    from heralder.storage.hdf5 import _CHUNK_ROWS, H5RunFile
-
     per_shot = _CHUNK_ROWS // 3 + 7  # records straddle chunk boundaries
     h5 = H5RunFile(tmp_path)
     h5.add({"type": "run", "config_toml": "", "has_tags": False, "pulse_period_s": 1e-3})
