@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import h5py
 import numpy as np
@@ -150,7 +151,8 @@ def test_validate_names_missing_pieces(tmp_path, records):
 
 
 def test_full_queue_waits_and_reports_backpressure(tmp_path, records):
-    recs = records(n_shots=3)
+    event = {"type": "event", "t_s": 0.0, "kind": "log", "level": "info", "message": "m"}
+    recs = records(n_shots=1) + [event] * 600  # more than one group commit gathers
     writer = RunWriter(tmp_path, queue_size=1)
     release = threading.Event()
     original = writer.h5.add
@@ -181,9 +183,11 @@ def test_writer_failure_is_raised_not_swallowed(tmp_path, records):
 
     writer.h5.add = broken
     writer.put(recs[0])
+    deadline = time.monotonic() + 10
     with pytest.raises(DataLossError, match="disk full"):
-        for record in recs[1:] * 50:
-            writer.put(record, timeout_s=0.05)
+        while time.monotonic() < deadline:
+            writer.put(recs[1], timeout_s=0.05)
+            time.sleep(0.01)
     with pytest.raises(DataLossError):
         writer.close()
     assert writer.stats().error
