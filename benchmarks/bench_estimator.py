@@ -65,7 +65,10 @@ def _naive_update(S: np.ndarray, p: np.ndarray, n: int) -> np.ndarray:
 def run(quick: bool) -> list[BenchResult]:
     """Return the count-update, first-update, decision and arrival-time figures."""
     repeats = 200 if quick else 2000
-    load = {"loadavg_1min": os.getloadavg()[0], "cpus": os.cpu_count()}
+    # How busy the shared machine is: the load and the p50 of one fixed numpy call.
+    values = np.linspace(0.0, 1.0, 10_000)
+    load = {"loadavg_1min": os.getloadavg()[0], "cpus": os.cpu_count(),
+            "np_exp_1e4_us": time_call(lambda: np.exp(values), repeats=300).p50_s * 1e6}
     rng = np.random.default_rng(1)
     record = _record(rng, 12)
     n_next = record[10][0]
