@@ -71,7 +71,7 @@ def write_markdown(rows: list[dict[str, object]], path: Path, title: str) -> Non
 def write_png(rows: list[dict[str, object]], path: Path) -> None:
     """Plot switches, P(wrong) and F/F̄ against η, one line per (N, policy), counts estimator;
     arrival-time results dashed."""
-    fig = Figure(figsize=(13, 4.2), constrained_layout=True)
+    fig = Figure(figsize=(15, 4.6), layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, 3)
     metrics = [("mean_switches", "se_switches", "mean switches", True),
@@ -99,6 +99,7 @@ def write_png(rows: list[dict[str, object]], path: Path) -> None:
         ax.set_ylabel(label)
         if log:
             ax.set_yscale("log")
-    axes[0].legend(fontsize=6, ncol=1)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside right upper", fontsize=6)
     fig.suptitle("Stopping policies on the virtual lab (solid: counts, dashed: arrival times)")
     fig.savefig(path, dpi=120)
