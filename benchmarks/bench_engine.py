@@ -6,8 +6,10 @@ number of pulses with no estimator, policy or storage: the ceiling the devices a
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import time
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -32,9 +34,33 @@ def _in_process(root: str, shots: int) -> Config:
         "storage": {"root": root}})
 
 
-def _engine_run(config: Config) -> tuple[float, np.ndarray, int]:
+@contextlib.contextmanager
+def _tcp_loopback(config: Config) -> Iterator[tuple[Config, DeviceContext]]:
+    """Serve the config's sim:// emulators on 127.0.0.1 and point the devices at them."""
+    from heralder.simulators.instruments.catalog import make_emulator
+    from heralder.simulators.tcp_server import EmulatorServer
+
+    context = DeviceContext(clock=SimClock(), seed=config.run.seed, config=config)
+    servers, changes = [], {}
+    for role, device in config.devices.items():
+        model = device.address.removeprefix("sim://")
+        server = EmulatorServer(make_emulator(model, context, role=role)).start()
+        servers.append(server)
+        changes[f"devices.{role}.address"] = f"TCPIP::127.0.0.1::{server.port}::SOCKET"
+    try:
+        tcp = updated_config(config, changes)
+        context.config = tcp
+        yield tcp, context
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def _engine_run(config: Config, context: DeviceContext | None = None
+                ) -> tuple[float, np.ndarray, int]:
     """Return (pulses/s wall, latencies, pulses) of a full engine run."""
-    engine = Engine(config, clock=SimClock())
+    engine = Engine(config, clock=SimClock()) if context is None else Engine(
+        config, context=context)
     start = time.perf_counter()
     engine.start()
     engine.wait_ready()
@@ -44,9 +70,9 @@ def _engine_run(config: Config) -> tuple[float, np.ndarray, int]:
     return pulses / elapsed, np.asarray(engine.latencies_s), pulses
 
 
-def _bare_loop(config: Config, pulses: int) -> float:
+def _bare_loop(config: Config, pulses: int, context: DeviceContext | None = None) -> float:
     """Return pulses/s of the device loop alone (switch, arm, read)."""
-    context = DeviceContext(clock=SimClock(), seed=1, config=config)
+    context = context or DeviceContext(clock=SimClock(), seed=1, config=config)
     devices = build_devices(config, context)
     for device in devices.values():
         device.open()
@@ -95,4 +121,19 @@ def run(quick: bool) -> list[BenchResult]:
         demo["storage"]["root"] = root
         results += _results("sr400+lcc25 over sim:// N=1000 voi", config_from_dict(demo),
                             target=False)
+        demo["run"]["shots"] = 3 if quick else 20
+        with _tcp_loopback(config_from_dict(demo)) as (tcp, context):
+            rate, lat, pulses = _engine_run(tcp, context)
+        with _tcp_loopback(config_from_dict(demo)) as (tcp, context):
+            bare = _bare_loop(tcp, min(pulses, 1000), context)
+        label = "sr400+lcc25 over TCP loopback (pyvisa SOCKET)"
+        results += [
+            BenchResult(f"{label}: bare device loop (baseline)", bare, "pulses/s"),
+            BenchResult(f"{label}: engine sustained", rate, "pulses/s", baseline=bare,
+                        ratio=compare(rate, bare, higher_is_better=True),
+                        details={"pulses": pulses}),
+            BenchResult(f"{label}: decision latency p50", float(np.percentile(lat, 50)) * 1e6,
+                        "µs"),
+            BenchResult(f"{label}: decision latency p99", float(np.percentile(lat, 99)) * 1e6,
+                        "µs")]
     return results
