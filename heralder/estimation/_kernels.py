@@ -25,6 +25,7 @@ __all__ = ["count_update", "log_count_likelihood", "log_sum", "voi_terms"]
 
 _NEG_INF = -np.inf
 _WALK_NATS = 40.0
+_WALK_FLOOR = math.exp(-_WALK_NATS)
 _OK, _IMPLAUSIBLE, _SKIPPED = 0, 1, 2
 
 
@@ -74,18 +75,26 @@ def _log_dark_binom(n, k, p, d, lnfact):
     if ref == _NEG_INF:  # only at p = 0 or 1 with a rounded mode: scan the (short) range
         for m in range(lo, n + 1):
             ref = max(ref, _dark_term(m, n, k, log_d, d, log_p, log_q, lnfact))
-        if ref == _NEG_INF:
-            return _NEG_INF
-    total = 0.0
-    for m in range(mode, n + 1):
-        t = _dark_term(m, n, k, log_d, d, log_p, log_q, lnfact)
-        total += math.exp(t - ref)
-        if t < ref - _WALK_NATS:
+        return ref
+    if p == 0.0 or p == 1.0:  # a single admissible dark share, the mode
+        return ref
+    # Walk out from the mode with term ratios (no exp or log per term); the terms are
+    # log-concave, so once one falls below e^-40 of the mode's the rest are smaller still.
+    odds = p / (1.0 - p)
+    total = 1.0
+    v = 1.0
+    for m in range(mode, n):  # term(m + 1) / term(m)
+        x = n - m
+        v *= d / (m + 1) * x / ((k - x + 1) * odds)
+        total += v
+        if v < _WALK_FLOOR:
             break
-    for m in range(mode - 1, lo - 1, -1):
-        t = _dark_term(m, n, k, log_d, d, log_p, log_q, lnfact)
-        total += math.exp(t - ref)
-        if t < ref - _WALK_NATS:
+    v = 1.0
+    for m in range(mode, lo, -1):  # term(m − 1) / term(m)
+        x = n - m
+        v *= m / d * (k - x) * odds / (x + 1)
+        total += v
+        if v < _WALK_FLOOR:
             break
     return ref + math.log(total)
 

@@ -20,7 +20,7 @@ from heralder.estimation.qfi_tables import QfiTables
 
 __all__ = ["LIVE_NATS", "MASS_TOL", "SPREAD", "VoiTerms", "count_bounds", "voi_terms_numpy"]
 
-LIVE_NATS = 30.0
+LIVE_NATS = 20.0
 MASS_TOL = 1e-9
 #: Standard deviations around each mean the count range spans at MASS_TOL.
 SPREAD = count_spread(MASS_TOL)

@@ -118,3 +118,23 @@ def test_missing_numba_in_process_falls_back(monkeypatch):
     finally:
         backend.compiled_kernels.cache_clear()
         backend.compiled_arrival_kernels.cache_clear()
+
+
+@needs_numba
+def test_compiled_dark_convolution_matches_full_sum_to_1e_12():
+    from scipy import stats
+    from scipy.special import gammaln, logsumexp
+
+    kernels = compiled_kernels()
+    lnfact = gammaln(np.arange(6000) + 1.0)
+    rng = np.random.default_rng(8)
+    for case in range(300):
+        k = int(rng.integers(0, 400))
+        p = float(rng.choice([0.0, 1.0])) if case % 15 == 0 else float(rng.random())
+        d = float(rng.choice([1e-6, 0.02, 0.5, 5.0, 20.0]))
+        n = k + int(rng.integers(0, 60)) if case % 6 == 0 else int(
+            rng.integers(0, int(k * p * 2 + 3 * d + 5)))
+        m = np.arange(n + 1)
+        full = logsumexp(stats.poisson.logpmf(m, d) + stats.binom.logpmf(n - m, k, p))
+        got = kernels._log_dark_binom(n, k, p, d, lnfact)
+        assert (got == -np.inf) if not np.isfinite(full) else abs(got - full) < 1e-12

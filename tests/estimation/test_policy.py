@@ -68,9 +68,10 @@ def brute_force_expected_qfi(post: Posterior) -> float:
 def test_rule_d_preposterior_equals_brute_force(pulses):
     post = shot(N=400, S=20, pulses=pulses, seed=pulses)
     terms = post.voi_terms()
-    assert terms.f_now == pytest.approx(post.qfi(), rel=1e-12)
-    assert terms.f_ideal == pytest.approx(post.qfi_ideal(), rel=1e-12)
-    assert terms.f_next == pytest.approx(brute_force_expected_qfi(post), rel=1e-8)
+    # Rule (d) leaves out spin lengths 20 nats below the maximum (mass < 2e-9 each).
+    assert terms.f_now == pytest.approx(post.qfi(), rel=1e-7)
+    assert terms.f_ideal == pytest.approx(post.qfi_ideal(), rel=1e-7)
+    assert terms.f_next == pytest.approx(brute_force_expected_qfi(post), rel=1e-7)
     assert terms.f_next >= terms.f_now * (1 - 1e-12)  # F is convex: information never hurts
 
 
