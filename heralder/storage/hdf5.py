@@ -1,9 +1,9 @@
 """Write a run's ``run.h5`` with h5py: tables under ``/user/heralder``, Photon-HDF5 with tags.
 
-Rows are buffered per table and appended to resizable, chunked 1-D datasets in batches, so the cost
-per pulse is a few list appends. The file is written under ``run.h5.partial`` and becomes
-``run.h5`` only in :meth:`H5RunFile.close`, after it is complete; a crash leaves the partial file,
-which :mod:`heralder.storage.recover` replaces by rebuilding from the journal.
+Rows are buffered per table and appended to resizable, chunked 1-D datasets in whole chunks, so
+the cost per pulse is a memory copy. The file is written under ``run.h5.partial`` and becomes
+``run.h5`` only in :meth:`H5RunFile.close`, once every table is checked complete; a crash leaves
+the partial file, which :mod:`heralder.storage.recover` replaces by rebuilding from the journal.
 
 When the run has time tags the same file is also a Photon-HDF5 0.5 file of measurement type
 ``generic``: ``/photon_data/timestamps`` (int64 ps, clicks only), ``detectors`` (uint8, all 0),
@@ -23,6 +23,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from heralder.errors import DataLossError
 from heralder.storage.schema import TABLES, column_array, new_column, record_rows
 
 __all__ = ["FINAL_NAME", "PARTIAL_NAME", "USER_GROUP", "H5RunFile"]
@@ -207,10 +208,21 @@ class H5RunFile:
         attrs["end_json"] = json.dumps(self._end)
         if self._has_tags:
             self._write_photon_hdf5()
+        self._check_complete()
         self._file.close()
         os.replace(self.partial_path, self.final_path)
         _fsync_dir(self.run_dir)
         return self.final_path
+
+    def _check_complete(self) -> None:
+        """Raise DataLossError (leaving the partial file) unless every table is rectangular."""
+        for name, buffer in self._tables.items():
+            lengths = {len(d) for d in buffer.datasets.values()}
+            if lengths != {buffer.rows} or buffer.pending_rows:
+                raise DataLossError(f"{self.partial_path}: table {name} is incomplete")
+        if self._has_tags and len(self._file["photon_data/timestamps"]) != \
+                self._tables["photons"].rows:
+            raise DataLossError(f"{self.partial_path}: photon_data disagrees with the photons")
 
     def abandon(self) -> None:
         """Close and delete the partial file (an existing ``run.h5`` is left alone)."""
