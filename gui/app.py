@@ -101,13 +101,16 @@ def save_screenshot(
     window.resize(*SCREENSHOT_SIZE)
     window.show()
     loop = QEventLoop()
+    failures: list[str] = []
     window.bridge.run_ended.connect(loop.quit)
-    window.start_run()
-    if not window.bridge.active:
-        window.close()
-        raise HeralderError(f"run not started: {window.log.text().splitlines()[-1]}")
+    window.bridge.start_failed.connect(failures.append)
+    window.bridge.start_failed.connect(loop.quit)
     QTimer.singleShot(round(timeout_s * 1000), loop.quit)
+    window.start_run()
     loop.exec()
+    if failures:
+        window.close()
+        raise HeralderError(f"run not started: {failures[0]}")
     ended = not window.bridge.active
     app.processEvents()
     saved = ended and window.grab().save(str(path), "PNG")

@@ -9,6 +9,7 @@ thread, so even a stop that takes its whole timeout never freezes the window.
 from __future__ import annotations
 
 import threading
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -16,7 +17,7 @@ from PyQt6.QtCore import QObject, QTimer, pyqtSignal
 
 from heralder.config import Config
 from heralder.control.snapshot import EngineControl, EngineSnapshot
-from heralder.errors import HeralderError
+from heralder.errors import ConfigError, HeralderError
 
 __all__ = ["EngineBridge", "EngineFactory", "default_engine_factory"]
 
@@ -44,6 +45,10 @@ class EngineBridge(QObject):
 
     Signals
     -------
+    started()
+        The engine of a run was built and started.
+    start_failed(str)
+        The engine could not be built or started; carries the reason.
     snapshot_changed(EngineSnapshot)
         A snapshot that differs from the last one seen.
     events_arrived(list)
@@ -52,9 +57,12 @@ class EngineBridge(QObject):
         The engine thread has ended; carries its final snapshot.
     """
 
+    started = pyqtSignal()
+    start_failed = pyqtSignal(str)
     snapshot_changed = pyqtSignal(object)
     events_arrived = pyqtSignal(list)
     run_ended = pyqtSignal(object)
+    _built = pyqtSignal(object)
 
     def __init__(
         self,
@@ -68,11 +76,15 @@ class EngineBridge(QObject):
         self._factory = factory
         self._stop_timeout_s = stop_timeout_s
         self._engine: EngineControl | None = None
+        self._starting = False
+        self._stop_requested = False
         self._last: EngineSnapshot | None = None
         self._stopper: threading.Thread | None = None
         self._timer = QTimer(self)
         self._timer.setInterval(max(1, round(1000.0 / refresh_hz)))
         self._timer.timeout.connect(self.poll)
+        self._built.connect(self._on_built)
+        self.start_failed.connect(self._on_failed)
 
     @property
     def engine(self) -> EngineControl | None:
@@ -81,41 +93,71 @@ class EngineBridge(QObject):
 
     @property
     def active(self) -> bool:
-        """Return ``True`` while an engine thread is alive (running, paused or stopping)."""
-        return self._engine is not None and self._timer.isActive()
+        """Return ``True`` from :meth:`start` until the engine thread has ended."""
+        return self._starting or (self._engine is not None and self._timer.isActive())
 
     @property
     def stopping(self) -> bool:
         """Return ``True`` once a stop was requested and the engine has not ended yet."""
-        return self.active and self._stopper is not None
+        return self.active and (self._stopper is not None or self._stop_requested)
 
     def start(self, config: Config) -> None:
-        """Build an engine for ``config`` and start it.
+        """Build an engine for ``config`` and start it, in a helper thread.
+
+        Building opens no device but may take a second (drivers, compiled estimator); the
+        window keeps running meanwhile. :attr:`started` or :attr:`start_failed` follows.
 
         Raises
         ------
         HeralderError
-            If a run is already active, or the engine rejects the config or its devices.
+            If a run is already active.
         """
         if self.active:
             raise HeralderError("a run is already active: stop it first")
-        engine = self._factory(config)
-        engine.start()
-        self._engine, self._last, self._stopper = engine, None, None
+        self._engine, self._last, self._stopper = None, None, None
+        self._starting, self._stop_requested = True, False
+        threading.Thread(
+            target=self._build, args=(config,), name="heralder-gui-start", daemon=True
+        ).start()
+
+    def _build(self, config: Config) -> None:
+        try:
+            engine = self._factory(config)
+            engine.start()
+        except HeralderError as exc:
+            self.start_failed.emit(str(exc))
+            return
+        except Exception:  # a broken engine or driver must not take the window down
+            self.start_failed.emit("the engine failed to start:\n" + traceback.format_exc())
+            return
+        self._built.emit(engine)
+
+    def _on_built(self, engine: EngineControl) -> None:
+        self._starting = False
+        self._engine = engine
         self._timer.start()
+        self.started.emit()
+        if self._stop_requested:
+            self.stop()
+
+    def _on_failed(self, _message: str) -> None:
+        self._starting = False
 
     def pause(self) -> None:
         """Ask the engine to pause after the current shot."""
-        if self.active:
+        if self._engine is not None and self.active:
             self._engine.pause()
 
     def resume(self) -> None:
         """Ask a paused engine to continue."""
-        if self.active:
+        if self._engine is not None and self.active:
             self._engine.resume()
 
     def stop(self) -> None:
         """Ask the engine to stop, from a helper thread so the window keeps running."""
+        if self._starting:
+            self._stop_requested = True
+            return
         if not self.active or self._stopper is not None:
             return
         self._stopper = threading.Thread(
@@ -134,8 +176,11 @@ class EngineBridge(QObject):
         Raises
         ------
         ConfigError
-            If the engine rejects a key or value.
+            If the engine rejects a key or value, or is still starting.
         """
+        if self._starting:
+            raise ConfigError("the run is still starting: change it again in a moment",
+                              key=", ".join(changes))
         if self.active:
             self._engine.set_parameters(changes)
 

@@ -15,6 +15,7 @@ from heralder.gui.bridge import EngineBridge, EngineFactory, default_engine_fact
 from heralder.gui.plots import LivePlots
 from heralder.gui.run_panel import EventLog, RunPanel, StatusLine
 from heralder.gui.setup_panel import DeviceChecker, SetupPanel
+from heralder.gui.timing import FramePacer
 from PyQt6.QtCore import Qt, QTimer
 from PyQt6.QtGui import QCloseEvent
 from PyQt6.QtWidgets import (
@@ -31,7 +32,7 @@ from PyQt6.QtWidgets import (
 
 from heralder.config import Config, dump_config, load_config, updated_config
 from heralder.control.snapshot import EngineEvent, EngineSnapshot, EngineState
-from heralder.errors import ConfigError, HeralderError
+from heralder.errors import ConfigError
 
 __all__ = ["MainWindow", "Notice"]
 
@@ -40,6 +41,8 @@ _NOTICE_STYLES = {
     "error": "background:#fadbd8; color:#78281f; border:1px solid #e74c3c; padding:4px;",
     "info": "background:#e8f8f5; color:#0e6655; border:1px solid #48c9b0; padding:4px;",
 }
+_ENDED = (EngineState.FINISHED, EngineState.FAILED)
+_NOTICE_HEIGHT_PX = 34
 #: Extra time, beyond the engine's stop timeout, before a close gives up waiting.
 _CLOSE_MARGIN_S = 2.0
 
@@ -58,12 +61,19 @@ class Notice(QWidget):
         dismiss.clicked.connect(self.hide)
         layout.addWidget(self.label, 1)
         layout.addWidget(dismiss)
+        # A notice coming and going must not re-layout the plots (a full, slow redraw).
+        self.setFixedHeight(_NOTICE_HEIGHT_PX)
+        policy = self.sizePolicy()
+        policy.setRetainSizeWhenHidden(True)
+        self.setSizePolicy(policy)
         self.hide()
 
     def show_message(self, level: str, text: str) -> None:
         """Show ``text`` styled by ``level``."""
         self.label.setStyleSheet(_NOTICE_STYLES.get(level, _NOTICE_STYLES["error"]))
-        self.label.setText(text)
+        first = text.splitlines()[0] if text else ""
+        self.label.setText(first if first == text else first + " …")
+        self.label.setToolTip(text)
         self.show()
 
 
@@ -93,6 +103,7 @@ class MainWindow(QMainWindow):
         self.bridge = EngineBridge(
             factory, refresh_hz=config.gui.refresh_hz, stop_timeout_s=stop_timeout_s, parent=self)
         self.checker = DeviceChecker(self)
+        self.pacer = FramePacer()
         self._build(config)
         self._connect()
         self._show_config(config)
@@ -141,6 +152,7 @@ class MainWindow(QMainWindow):
         self.bridge.snapshot_changed.connect(self._show_snapshot)
         self.bridge.events_arrived.connect(self._show_events)
         self.bridge.run_ended.connect(self._run_ended)
+        self.bridge.start_failed.connect(self._start_failed)
 
     # ---------------------------------------------------------------- config
 
@@ -249,17 +261,25 @@ class MainWindow(QMainWindow):
     # ---------------------------------------------------------------- run
 
     def start_run(self) -> None:
-        """Start a run of the current setup."""
-        try:
-            self.bridge.start(self.config)
-        except HeralderError as exc:
-            self.report("error", f"run not started: {exc}")
+        """Start a run of the current setup (the engine is built off the GUI thread)."""
+        if self.bridge.active:
+            self.report("warning", "a run is already active: stop it first")
             return
         self.notice.hide()
         self.plots.reset(self.config)
+        # Draw the reset plots now, before the engine thread competes for the interpreter.
+        self.plots.canvas.viewport().repaint()
+        self.bridge.start(self.config)
         self.setup.set_device_states("in use by the run")
         self.run_panel.show_state(EngineState.RUNNING)
-        self.log.message("info", f"run started: {self.config.run.shots} shots")
+        self.log.message("info", f"starting a run of {self.config.run.shots} shots…")
+
+    def _start_failed(self, message: str) -> None:
+        self.run_panel.show_state(EngineState.IDLE)
+        self.setup.set_device_states("not checked")
+        self.report("error", f"run not started: {message}")
+        if self._closing:
+            self.close()
 
     def stop_run(self) -> None:
         """Ask the run to stop (the window keeps running while it does)."""
@@ -269,7 +289,12 @@ class MainWindow(QMainWindow):
     def _show_snapshot(self, snap: EngineSnapshot) -> None:
         self.last_snapshot = snap
         self.status.show(snap)
-        self.plots.show_snapshot(snap)
+        if snap.state in _ENDED:
+            self.plots.show_snapshot(snap, tight=True)
+        else:
+            self.plots.ingest(snap)
+            if self.pacer.due():
+                self.plots.draw_next(snap)
         self.run_panel.show_state(snap.state, stopping=self.bridge.stopping)
 
     def _show_events(self, events: list[EngineEvent]) -> None:
@@ -302,6 +327,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt's name)
         """Stop a live run cleanly (files finalised) before the window goes."""
         if not self.bridge.active:
+            self.plots.release()
             event.accept()
             return
         event.ignore()

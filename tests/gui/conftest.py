@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from heralder.gui.stall import StallMeter
+from heralder.gui.timing import StallMeter
 
 from heralder.config import Config, updated_config
 from heralder.control.snapshot import EngineEvent, EngineSnapshot, EngineState, HeraldSummary

@@ -1,0 +1,123 @@
+"""Measure the engine's throughput with the lab window attached against headless, and stalls.
+
+The same simulated-lab run (same seed, same shots) goes through the real engine three ways, in
+alternating rounds so machine load hits all alike: headless (the throughput baseline), under a
+bare Qt event loop without a window (the stall floor: what the engine thread alone costs the GUI
+thread), and with the window attached. Throughput is wall-clock pulses per second from start to
+the end of the engine thread; stalls are gaps between ticks of a 5 ms QTimer.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+
+from heralder.gui.app import SCREENSHOT_SIZE, application, simulated_config
+from heralder.gui.bridge import default_engine_factory
+from heralder.gui.main_window import MainWindow
+from heralder.gui.timing import StallMeter
+from PyQt6.QtCore import QEventLoop, QTimer
+
+from heralder.bench import BenchResult, compare
+from heralder.config import Config, updated_config
+
+_TIMEOUT_S = 600.0
+_STALL_LIMIT_S = 0.050
+
+
+def _headless(config: Config) -> float:
+    engine = default_engine_factory(config)
+    start = time.perf_counter()
+    engine.start()
+    if not engine.join(_TIMEOUT_S):
+        engine.stop()
+        raise RuntimeError("headless run did not end")
+    return engine.snapshot().pulses_total / (time.perf_counter() - start)
+
+
+def _bare_loop(config: Config) -> StallMeter:
+    engine = default_engine_factory(config)
+    meter = StallMeter()
+    loop = QEventLoop()
+    poll = QTimer()
+    poll.timeout.connect(lambda: engine.join(0.0) and loop.quit())
+    meter.start()
+    engine.start()
+    poll.start(40)
+    loop.exec()
+    meter.stop()
+    return meter
+
+
+def _with_gui(config: Config) -> tuple[float, StallMeter, int]:
+    app = application(headless=True)
+    window = MainWindow(config)
+    window.resize(*SCREENSHOT_SIZE)
+    window.show()
+    app.processEvents()
+    meter = StallMeter()
+    loop = QEventLoop()
+    window.bridge.run_ended.connect(loop.quit)
+    QTimer.singleShot(round(_TIMEOUT_S * 1000), loop.quit)
+    meter.start()
+    start = time.perf_counter()
+    window.start_run()
+    loop.exec()
+    elapsed_s = time.perf_counter() - start
+    meter.stop()
+    if window.bridge.active:
+        raise RuntimeError("run with the GUI did not end")
+    pulses, frames = window.last_snapshot.pulses_total, window.pacer.frames
+    window.close()
+    window.deleteLater()
+    app.processEvents()
+    return pulses / elapsed_s, meter, frames
+
+
+def run(quick: bool) -> list[BenchResult]:
+    """Return headless and GUI-attached pulses/s, their ratio, and event-loop stalls."""
+    shots, rounds = (20, 1) if quick else (100, 3)
+    headless: list[float] = []
+    attached: list[float] = []
+    floors: list[StallMeter] = []
+    meters: list[StallMeter] = []
+    frames: list[int] = []
+    app = application(headless=True)  # kept referenced: the bare-loop rounds need it alive
+    with tempfile.TemporaryDirectory() as root:
+        config = updated_config(simulated_config(), {"run.shots": shots, "storage.root": root})
+        _headless(updated_config(config, {"run.shots": 2}))  # warm-up: imports, compilation
+        for _ in range(rounds):
+            headless.append(_headless(config))
+            floors.append(_bare_loop(config))
+            rate, meter, drawn = _with_gui(config)
+            attached.append(rate)
+            meters.append(meter)
+            frames.append(drawn)
+    base, ours = statistics.median(headless), statistics.median(attached)
+    details = {"shots": shots, "rounds": rounds, "headless": headless, "attached": attached,
+               "plot_updates": frames}
+
+    def stalls(group: list[StallMeter]) -> dict[str, object]:
+        return {"max_ms": [round(m.max_gap_s * 1e3, 1) for m in group],
+                "p99_ms": [round(m.percentile_s(99) * 1e3, 1) for m in group],
+                "over_50ms": [m.count_over(_STALL_LIMIT_S) for m in group],
+                "ticks": [m.ticks for m in group]}
+
+    worst_gui = max(m.max_gap_s for m in meters)
+    worst_floor = max(m.max_gap_s for m in floors)
+    app.processEvents()
+    return [
+        BenchResult("engine headless (baseline)", base, "pulses/s", details=details),
+        BenchResult("engine with the GUI attached", ours, "pulses/s", target="≥ 0.9 × headless",
+                    ok=ours >= 0.9 * base, baseline=base,
+                    ratio=compare(ours, base, higher_is_better=True), details=details),
+        BenchResult("event loop worst stall, engine + bare Qt loop (floor)", worst_floor * 1e3,
+                    "ms", details=stalls(floors)),
+        BenchResult("event loop worst stall, engine + window", worst_gui * 1e3, "ms",
+                    target="≤ 50 ms", ok=worst_gui <= _STALL_LIMIT_S,
+                    baseline=worst_floor * 1e3, details=stalls(meters)),
+        BenchResult("event loop p99 gap, engine + window",
+                    max(m.percentile_s(99) for m in meters) * 1e3, "ms", target="≤ 50 ms",
+                    ok=max(m.percentile_s(99) for m in meters) <= _STALL_LIMIT_S),
+    ]
