@@ -43,7 +43,10 @@ __all__ = [
     "config_from_dict",
     "config_to_dict",
     "dump_config",
+    "key_error",
     "load_config",
+    "read_toml",
+    "section_from_dict",
     "updated_config",
 ]
 
@@ -590,6 +593,18 @@ def load_config(path: str | Path) -> Config:
         If the file is missing, unreadable, not TOML, or any value is invalid; the message names
         the file, the key and its line.
     """
+    data, text = read_toml(path)
+    return config_from_dict(data, path=str(path), text=text)
+
+
+def read_toml(path: str | Path) -> tuple[dict[str, Any], str]:
+    """Read the TOML file at ``path`` and return its parsed tables and its text.
+
+    Raises
+    ------
+    ConfigError
+        If the file is missing, unreadable or not TOML (naming the file and the line).
+    """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -600,7 +615,7 @@ def load_config(path: str | Path) -> Config:
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror}", path=str(path)) from None
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text), text
     except tomllib.TOMLDecodeError as exc:
         match = re.search(r"\(at line (\d+), column \d+\)", str(exc))
         raise ConfigError(
@@ -608,7 +623,30 @@ def load_config(path: str | Path) -> Config:
             path=str(path),
             line=int(match.group(1)) if match else None,
         ) from None
-    return config_from_dict(data, path=str(path), text=text)
+
+
+def section_from_dict(
+    cls: type, table: dict[str, Any], *, key: str = "", path: str | None = None,
+    text: str | None = None,
+) -> Any:
+    """Build the frozen dataclass ``cls`` from one TOML table with the checks of every section.
+
+    Other TOML files of heralder (study sweeps) use this so that their errors read like the
+    setup file's: unknown keys, wrong types and rejected values name ``key.field``, the file and
+    the line.
+
+    Raises
+    ------
+    ConfigError
+        If a key is unknown, missing or has a value ``cls`` rejects.
+    """
+    return _build(cls, table, key, _Context(path, text))
+
+
+def key_error(message: str, *, key: str, path: str | None = None,
+              text: str | None = None) -> ConfigError:
+    """Return a :class:`ConfigError` for dotted ``key`` of a TOML file, with the key's line."""
+    return _Context(path, text).error(key, message)
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:

@@ -1,8 +1,9 @@
-"""Run the Monte Carlo studies: ``heralder study <kind> [options]``.
+"""Run the Monte Carlo studies: ``heralder study run SWEEP.toml`` or ``heralder study <name>``.
 
-Each study kind is a module exposing ``configure_parser(parser)`` and ``run(args) -> int``,
-named in :data:`STUDIES` and imported only when the command line is built, so new kinds (and
-parallel runners) plug in by adding a line.
+``heralder study run`` runs any study kind of :data:`heralder.studies.kinds.KINDS` from a sweep
+file (add a kind there, see :mod:`heralder.studies.kinds`). A study with its own options (the
+policy study's grid flags) is a module exposing ``configure_parser(parser)`` and
+``run(args) -> int`` named in :data:`STUDIES`, imported when the command line is built.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ __all__ = ["STUDIES", "configure_parser", "run"]
 
 #: Study kind -> (module with configure_parser/run, one-line help).
 STUDIES: dict[str, tuple[str, str]] = {
+    "run": ("heralder.studies.run_cmd",
+            "run the sweep declared in a TOML file (any study kind) on Dask or in-process"),
     "policy": ("heralder.studies.policy_cmd",
                "compare the stopping policies, counts vs arrival times, on the virtual lab"),
 }

@@ -7,16 +7,20 @@ estimator, so their differences are not sampling noise between records. The hera
 it is wrong when it differs from the atoms' true S at the stopping pulse. ``F/F̄`` is the QFI of
 the heralded mixed state divided by the ideal mean Σ|c_S|² F_S.
 
-Each cell (N, η) is one call of :func:`run_cell`, a pure function of its arguments and seed, so
-a parallel runner can map cells without changing the results.
+One trial is :func:`policy_trial`, a pure function of :class:`PolicyParams` and a random
+generator, so the study is the ``policy`` kind of the sweep runner (:data:`KIND`); its record
+has the columns ``<estimator>_<policy letter>_<switches|wrong|f_ratio|capped>``.
+:func:`run_cell` runs the trials of one cell in this process.
 """
 
 from __future__ import annotations
 
 import importlib
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 
@@ -26,17 +30,24 @@ from heralder.control.records import SwitchState
 from heralder.estimation import DetectorModel, Posterior, make_policy
 from heralder.physics import mean_qfi
 from heralder.physics.cavity import cascade_gammas_per_s, recommended_gate_s
+from heralder.studies.kinds import Record, StudyKind
+from heralder.studies.policy_report import times_reduction, write_csv, write_markdown, write_png
+from heralder.studies.sweep import Point, Sweep
 
 __all__ = [
+    "KIND",
     "CellResult",
+    "PolicyParams",
     "PolicyStudy",
     "StopRecord",
+    "cells_from_frame",
     "default_policies",
+    "policy_trial",
     "run_cell",
-    "run_study",
+    "study_sweep",
     "summarise",
-    "total_trials",
     "with_overrides",
+    "write_report",
 ]
 
 #: Pulses fired per block between decisions' bookkeeping (the lab's streamed mode).
@@ -130,9 +141,107 @@ def _cell_seed(study: PolicyStudy, n_atoms: int, eta: float) -> int:
                .generate_state(1)[0])
 
 
+@dataclass(frozen=True)
+class PolicyParams:
+    """Set one point of the policy study (the ``policy`` kind's parameters).
+
+    Attributes
+    ----------
+    n_atoms, eta
+        Atom number and detection efficiency.
+    times
+        Also run the arrival-time estimator on the same records.
+    dark_counts_per_gate, cap, preset, backend
+        As in :class:`PolicyStudy`.
+    """
+
+    n_atoms: int = 100
+    eta: float = 0.5
+    times: bool = False
+    dark_counts_per_gate: float = 0.02
+    cap: int = 600
+    preset: Literal["paper", "bad-cavity", "custom"] = "bad-cavity"
+    backend: Literal["auto", "numpy", "numba"] = "auto"
+
+    def __post_init__(self) -> None:
+        if self.n_atoms < 1:
+            raise ValueError(f"n_atoms must be >= 1, got {self.n_atoms}")
+        if not 0.0 < self.eta <= 1.0:
+            raise ValueError(f"eta must lie in (0, 1], got {self.eta}")
+        if not self.dark_counts_per_gate >= 0.0:
+            raise ValueError(
+                f"dark_counts_per_gate must be >= 0, got {self.dark_counts_per_gate}")
+        if self.cap < 2:
+            raise ValueError(f"cap must be >= 2, got {self.cap}")
+
+
+def _column(estimator: str, policy: str, metric: str) -> str:
+    return f"{estimator}_{policy[1]}_{metric}"  # policy names start "(a) ", "(b) ", ...
+
+
+def policy_trial(params: PolicyParams, rng: np.random.Generator) -> Record:
+    """Run one shot with every policy reading the same record; return where each stopped."""
+    # Studies are the composition layer: the lab is loaded here, never imported by core modules.
+    lab_module = importlib.import_module("heralder.simulators.lab")
+    n_atoms = params.n_atoms
+    atoms = AtomsConfig(n_atoms=n_atoms, preset=params.preset)
+    det = _cell_detector(atoms, params.eta, params.dark_counts_per_gate)
+    lab = lab_module.VirtualLab(atoms, det, SimClock(), int(rng.integers(2**63)),
+                                times=params.times)
+    posts = {name: Posterior(n_atoms, det, backend=params.backend)
+             for name in (("counts", "times") if params.times else ("counts",))}
+    f_bar = mean_qfi(n_atoms, 1.0)
+    active = {(e, p): make_policy(c, n_atoms, det) for e in posts
+              for p, c in default_policies(params.cap).items()}
+    record: Record = {}
+    lab.new_shot()
+    lab.switch.arm_pattern([SwitchState.TC, SwitchState.ANTI_TC])
+    fired = 0
+    while active and fired < params.cap:
+        block = lab.fire_pulses(min(_BLOCK, params.cap - fired))
+        for i in range(len(block)):
+            pulse = block.pulse(i)
+            fired += 1
+            running = {key[0] for key in active}
+            for name, post in posts.items():
+                if name not in running:  # every policy of this estimator has stopped
+                    continue
+                if name == "counts":
+                    post.update(pulse.count)
+                else:
+                    post.update_times(pulse.times_s, pulse.gate_s)
+            for key in list(active):
+                post = posts[key[0]]
+                decision = active[key].decide(post)
+                if decision.stop:
+                    record[_column(*key, "switches")] = post.pulses - 1
+                    record[_column(*key, "wrong")] = post.map_S != pulse.true_s_after
+                    record[_column(*key, "f_ratio")] = post.qfi() / f_bar
+                    record[_column(*key, "capped")] = decision.reason == "max_pulses"
+                    del active[key]
+            if not active:
+                break
+    lab.switch.stop_pattern()
+    return record
+
+
+def _cell(n_atoms: int, eta: float, records: list[Mapping[str, Any]]) -> CellResult:
+    """Gather the records of one cell's trials into a :class:`CellResult`."""
+    stops: dict[tuple[str, str], list[StopRecord]] = {}
+    for estimator in ("counts", "times"):
+        for policy in default_policies(2):
+            keys = [_column(estimator, policy, m) for m in ("switches", "wrong", "f_ratio",
+                                                            "capped")]
+            rows = [[r.get(k) for k in keys] for r in records]
+            if rows and all(v is not None and v == v for row in rows for v in row):  # no NaN
+                stops[(estimator, policy)] = [
+                    StopRecord(int(s), bool(w), float(f), bool(c)) for s, w, f, c in rows]
+    return CellResult(n_atoms, eta, len(records), stops)
+
+
 def run_cell(study: PolicyStudy, n_atoms: int, eta: float, *, with_times: bool,
              progress: Callable[[int], None] | None = None) -> CellResult:
-    """Run every trial of one (N, η) cell and return where each policy stopped.
+    """Run every trial of one (N, η) cell in this process; return where each policy stopped.
 
     Parameters
     ----------
@@ -145,53 +254,20 @@ def run_cell(study: PolicyStudy, n_atoms: int, eta: float, *, with_times: bool,
     progress
         Called with 1 after each trial.
     """
-    # Studies are the composition layer: the lab is loaded here, never imported by core modules.
-    lab_module = importlib.import_module("heralder.simulators.lab")
-    atoms = AtomsConfig(n_atoms=n_atoms, preset=study.preset)
-    det = _cell_detector(atoms, eta, study.dark_counts_per_gate)
-    lab = lab_module.VirtualLab(atoms, det, SimClock(), _cell_seed(study, n_atoms, eta),
-                                times=with_times)
-    estimators = ("counts", "times") if with_times else ("counts",)
-    templates = {name: Posterior(n_atoms, det, backend=study.backend) for name in estimators}
-    configs = default_policies(study.cap)
-    f_bar = mean_qfi(n_atoms, 1.0)
-    trials = study.trials.get(n_atoms, study.default_trials)
-    stops: dict[tuple[str, str], list[StopRecord]] = {
-        (e, p): [] for e in estimators for p in configs}
-    for _ in range(trials):
-        lab.new_shot()
-        lab.switch.arm_pattern([SwitchState.TC, SwitchState.ANTI_TC])
-        posts = {name: t.copy() for name, t in templates.items()}
-        active = {(e, p): make_policy(c, n_atoms, det) for e in estimators
-                  for p, c in configs.items()}
-        fired = 0
-        while active and fired < study.cap:
-            block = lab.fire_pulses(min(_BLOCK, study.cap - fired))
-            for i in range(len(block)):
-                pulse = block.pulse(i)
-                fired += 1
-                running = {key[0] for key in active}
-                for name, post in posts.items():
-                    if name not in running:  # every policy of this estimator has stopped
-                        continue
-                    if name == "counts":
-                        post.update(pulse.count)
-                    else:
-                        post.update_times(pulse.times_s, pulse.gate_s)
-                for key in list(active):
-                    post = posts[key[0]]
-                    decision = active[key].decide(post)
-                    if decision.stop:
-                        stops[key].append(StopRecord(
-                            switches=post.pulses - 1, wrong=post.map_S != pulse.true_s_after,
-                            f_ratio=post.qfi() / f_bar, capped=decision.reason == "max_pulses"))
-                        del active[key]
-                if not active:
-                    break
-        lab.switch.stop_pattern()
+    params = _params(study, n_atoms, eta, with_times)
+    records = []
+    seeds = np.random.SeedSequence(_cell_seed(study, n_atoms, eta))
+    for child in seeds.spawn(study.trials.get(n_atoms, study.default_trials)):
+        records.append(policy_trial(params, np.random.default_rng(child)))
         if progress is not None:
             progress(1)
-    return CellResult(n_atoms, eta, trials, stops)
+    return _cell(n_atoms, eta, records)
+
+
+def _params(study: PolicyStudy, n_atoms: int, eta: float, with_times: bool) -> PolicyParams:
+    return PolicyParams(n_atoms=n_atoms, eta=eta, times=with_times,
+                        dark_counts_per_gate=study.dark_counts_per_gate, cap=study.cap,
+                        preset=study.preset, backend=study.backend)
 
 
 def summarise(cells: Iterable[CellResult]) -> list[dict[str, object]]:
@@ -218,24 +294,43 @@ def summarise(cells: Iterable[CellResult]) -> list[dict[str, object]]:
     return rows
 
 
-def run_study(study: PolicyStudy, progress: Callable[[int], None] | None = None,
-              ) -> list[dict[str, object]]:
-    """Run every cell of ``study`` and return the summary rows."""
-    cells = []
-    for n_atoms in study.n_values:
-        for eta in study.etas:
-            with_times = n_atoms in study.times_n_values and eta in study.times_etas
-            cells.append(run_cell(study, n_atoms, eta, with_times=with_times,
-                                  progress=progress))
-    return summarise(cells)
+def study_sweep(study: PolicyStudy) -> Sweep:
+    """Return ``study`` as a sweep of the runner (cells in the order N, then η)."""
+    points = tuple(
+        Point(_params(study, n, eta, n in study.times_n_values and eta in study.times_etas),
+              study.trials.get(n, study.default_trials))
+        for n in study.n_values for eta in study.etas)
+    return Sweep(kind="policy", points=points, seed=study.seed,
+                 trials_per_task=KIND.trials_per_task, grid_keys=("eta", "n_atoms", "times"))
 
 
-def total_trials(study: PolicyStudy) -> int:
-    """Return the number of trials the study runs (for a progress bar)."""
-    return sum(study.trials.get(n, study.default_trials) for n in study.n_values) * len(
-        study.etas)
+def cells_from_frame(frame: Any) -> list[CellResult]:
+    """Return one :class:`CellResult` per point of the runner's records (a DataFrame)."""
+    return [_cell(int(group["n_atoms"].iloc[0]), float(group["eta"].iloc[0]),
+                  group.to_dict("records"))
+            for _point, group in frame.groupby("point", sort=True)]
+
+
+def write_report(frame: Any, out: Path, title: str) -> str:
+    """Write ``policy_study.{csv,md,png}`` from the records; return the table and the
+    arrival-time comparison as text."""
+    rows = summarise(cells_from_frame(frame))
+    write_csv(rows, out / "policy_study.csv")
+    write_markdown(rows, out / "policy_study.md", title)
+    write_png(rows, out / "policy_study.png")
+    lines = [(out / "policy_study.md").read_text()]
+    for r in times_reduction(rows):
+        lines.append(f"arrival times at N={r['N']}, η={r['eta']}: {100 * r['reduction']:.0f} % "
+                     f"fewer switches (P(wrong) {r['p_wrong_counts']:.3f} -> "
+                     f"{r['p_wrong_times']:.3f})")
+    return "\n".join(lines)
 
 
 def with_overrides(study: PolicyStudy, **changes: object) -> PolicyStudy:
     """Return ``study`` with the given fields replaced (``None`` values are ignored)."""
     return replace(study, **{k: v for k, v in changes.items() if v is not None})
+
+
+KIND = StudyKind("policy", PolicyParams, policy_trial,
+                 "stopping policies, counts vs arrival times, on the virtual lab",
+                 trials_per_task=10, report=write_report)

@@ -1,18 +1,19 @@
-"""Command line of the policy study: ``heralder study policy [--quick] [--out DIR] ...``."""
+"""Command line of the policy study: ``heralder study policy [--quick] [--out DIR] ...``.
+
+The study runs on the sweep runner (``--workers``, ``--scheduler``, ``--cluster``, ``--resume``
+as for ``heralder study run``); the grid comes from the options instead of a TOML file.
+"""
 
 from __future__ import annotations
 
 import argparse
-import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
-
-from tqdm import tqdm
+from typing import Any
 
 from heralder.errors import ConfigError
-from heralder.studies.policy import PolicyStudy, run_study, total_trials, with_overrides
-from heralder.studies.policy_report import times_reduction, write_csv, write_markdown, write_png
+from heralder.studies.policy import PolicyStudy, study_sweep, with_overrides, write_report
+from heralder.studies.run_cmd import add_runner_options, execute
 
 __all__ = ["configure_parser", "run"]
 
@@ -32,8 +33,6 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     """Add the policy study's options."""
     parser.add_argument("--quick", action="store_true",
                         help="a small grid in seconds (N=100, η=0.5,0.9, 12 trials)")
-    parser.add_argument("--out", type=Path, default=Path("studies/policy"),
-                        help="output directory (default studies/policy)")
     parser.add_argument("--n-atoms", type=_numbers(int, "--n-atoms"), default=None,
                         help="comma-separated atom numbers (default 100,1000,10000)")
     parser.add_argument("--eta", type=_numbers(float, "--eta"), default=None,
@@ -47,6 +46,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dark", type=float, default=None, help="dark counts per gate")
     parser.add_argument("--seed", type=int, default=None, help="base seed")
     parser.add_argument("--backend", choices=("auto", "numpy", "numba"), default=None)
+    add_runner_options(parser, "studies/policy")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,27 +64,12 @@ def run(args: argparse.Namespace) -> int:
             study, n_values=args.n_atoms, etas=args.eta, trials=trials, cap=args.cap,
             dark_counts_per_gate=args.dark, seed=args.seed, backend=args.backend,
             times_n_values=() if args.no_times else args.times_n_atoms)
-        if not all(0.0 <= e <= 1.0 for e in study.etas):
-            raise ValueError(f"--eta values must lie in [0, 1], got {study.etas}")
-        args.out.mkdir(parents=True, exist_ok=True)
-        started = time.perf_counter()
-        # tqdm draws on a terminal and prints a line every ~5 % to a log file.
-        total = total_trials(study)
-        interactive = sys.stderr.isatty()
-        with tqdm(total=total, desc="policy study", unit="trial", file=sys.stderr,
-                  mininterval=0.1 if interactive else 0.0, miniters=1 if interactive
-                  else max(total // 20, 1), ascii=not interactive) as bar:
-            rows = run_study(study, progress=bar.update)
+        sweep = study_sweep(study)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    elapsed = time.perf_counter() - started
     title = f"Policy study ({'quick' if args.quick else 'full'}, seed {study.seed})"
-    write_csv(rows, args.out / "policy_study.csv")
-    write_markdown(rows, args.out / "policy_study.md", title)
-    write_png(rows, args.out / "policy_study.png")
-    print((args.out / "policy_study.md").read_text())
-    for r in times_reduction(rows):
-        print(f"arrival times at N={r['N']}, η={r['eta']}: {100 * r['reduction']:.0f} % fewer "
-              f"switches (P(wrong) {r['p_wrong_counts']:.3f} -> {r['p_wrong_times']:.3f})")
-    print(f"wrote {args.out}/policy_study.{{md,csv,png}} in {elapsed:.0f} s")
-    return 0
+
+    def report(frame: Any, out: Path) -> str:
+        return write_report(frame, out, title)
+
+    return execute(sweep, args, title, report)

@@ -1,0 +1,102 @@
+"""Command line of the sweep runner: ``heralder study run SWEEP.toml [--out DIR] ...``.
+
+:func:`add_runner_options` and :func:`execute` are shared by every study command, so each runs
+in-process, on all cores, on an existing Dask cluster or on SLURM/PBS jobs the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from heralder.errors import HeralderError
+from heralder.studies.cluster import BATCH_SYSTEMS, INSTALL_HINT
+from heralder.studies.sweep import Sweep, load_sweep
+
+__all__ = ["add_runner_options", "configure_parser", "execute", "run"]
+
+
+def add_runner_options(parser: argparse.ArgumentParser, default_out: str) -> None:
+    """Add the options of where and how a study runs (shared by every study command)."""
+    parser.add_argument("--out", type=Path, default=Path(default_out),
+                        help=f"output directory (default {default_out})")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the results in --out, running only unfinished tasks")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, default=None,
+                       help="worker processes of a local Dask cluster (default: one per core; "
+                            "0 runs in this process without Dask)")
+    where.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                       help="run on an existing Dask scheduler")
+    where.add_argument("--cluster", choices=BATCH_SYSTEMS, default=None,
+                       help="submit Dask workers as batch jobs from the sweep's [cluster] table")
+    parser.add_argument("--connect-timeout-s", type=float, default=20.0,
+                        help="give up reaching the scheduler after this long (default 20 s)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Add the sweep file argument and the runner options."""
+    parser.add_argument("sweep", type=Path, help="the sweep's TOML file")
+    add_runner_options(parser, "studies/sweep")
+
+
+def _studies_module(name: str) -> Any:
+    """Import a runner module that needs the optional extra, or say how to install it."""
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        raise HeralderError(f"the study runner needs {exc.name}, part of the optional "
+                            f"'studies' extra: {INSTALL_HINT}") from None
+
+
+def execute(sweep: Sweep, args: argparse.Namespace, title: str,
+            report: Callable[[Any, Path], str] | None = None) -> int:
+    """Run ``sweep`` as ``args`` say, write the summary and print it; return the exit code.
+
+    The exit code is 0, or 1 when a task failed (each failure was printed with its parameters
+    and seed; ``--resume`` runs the failed tasks again).
+    """
+    runner = _studies_module("heralder.studies.runner")
+    store = _studies_module("heralder.studies.store")
+    cluster = _studies_module("heralder.studies.cluster")
+    summary = _studies_module("heralder.studies.summary")
+    with cluster.open_client(workers=args.workers, scheduler=args.scheduler,
+                             cluster=args.cluster, section=sweep.cluster,
+                             timeout_s=args.connect_timeout_s) as client:
+        outcome = runner.run_sweep(sweep, args.out, client=client, resume=args.resume,
+                                   progress=not args.no_progress)
+    frame = store.read_records(args.out)
+    params = [f.name for f in fields(sweep.study.params)]
+    rows, metrics = summary.summarise_records(frame, params)
+    # A kind with its own report draws its own figures; the generic one would repeat them.
+    written = summary.write_summary(rows, metrics, list(sweep.grid_keys), args.out, title,
+                                    plot=report is None)
+    if report is not None:
+        print(report(frame, args.out))
+    else:
+        print((args.out / "summary.md").read_text())
+    print(f"{outcome.written} tasks run, {outcome.skipped} already done, "
+          f"{len(outcome.failures)} failed, in {outcome.elapsed_s:.1f} s "
+          f"({outcome.busy_s:.1f} s of task time); records in {args.out}/tasks, "
+          f"summary in {', '.join(str(p) for p in written)}")
+    for failure in outcome.failures:
+        print(f"failed: {failure.task.describe()}: {failure.error}", file=sys.stderr)
+    return 1 if outcome.failures else 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the sweep file's study."""
+    sweep = load_sweep(args.sweep)
+    kind = sweep.study
+    title = f"{kind.help} ({args.sweep.name}, seed {sweep.seed})"
+    report = None
+    if kind.report is not None:
+        def report(frame: Any, out: Path) -> str:
+            return kind.report(frame, out, title)
+    return execute(sweep, args, title, report)
