@@ -8,22 +8,6 @@ import pytest
 
 from heralder.studies.store import read_records
 
-#: A policy sweep small enough for tests: 2 points x 4 trials, 2 trials per task -> 4 tasks.
-POLICY_SWEEP = """\
-[study]
-kind = "policy"
-trials = 4
-seed = 7
-trials_per_task = 2
-
-[params]
-cap = 60
-
-[grid]
-n_atoms = [100]
-eta = [0.5, 0.9]
-"""
-
 
 @pytest.fixture
 def write_sweep(tmp_path: Path):
