@@ -141,6 +141,14 @@ def _survival(t, beta, c, mu, vecs):
 
 
 @njit(cache=True)
+def _combine(basis, m, d, y, psi):
+    """Write ψ = Σ_i y_i v_i (the Krylov basis vectors) into psi[:d]."""
+    psi[:d] = 0.0
+    for i in range(m):
+        psi[:d] += y[i] * basis[i, :d]
+
+
+@njit(cache=True)
 def _wait(diag, off, d, psi, u, t_max, basis, hess):
     """Propagate psi until ‖ψ(t)‖² = u or t = t_max; return (t, emitted?) and leave ψ(t) in psi."""
     t_done = 0.0
@@ -168,8 +176,7 @@ def _wait(diag, off, d, psi, u, t_max, basis, hess):
         step = min(tau, limit)
         p_end = _survival(step, beta, c, mu, vecs)[0]
         if p_end > u:  # no emission within this step
-            y = vecs @ (beta * c * np.exp(mu * step))
-            psi[:d] = basis[:m, :d].T @ y
+            _combine(basis, m, d, vecs @ (beta * c * np.exp(mu * step)), psi)
             t_done += step
             if step >= limit:
                 return t_done, False
@@ -189,8 +196,7 @@ def _wait(diag, off, d, psi, u, t_max, basis, hess):
                 break
             t_new = t - g * p / dp if dp < 0.0 else 0.5 * (lo + hi)
             t = t_new if lo < t_new < hi else 0.5 * (lo + hi)
-        y = vecs @ (beta * c * np.exp(mu * t))
-        psi[:d] = basis[:m, :d].T @ y
+        _combine(basis, m, d, vecs @ (beta * c * np.exp(mu * t)), psi)
         return t_done + t, True
 
 
