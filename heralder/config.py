@@ -158,6 +158,10 @@ class LabConfig:
     detector
         The TRUE detector when it differs from the estimator's ``[detector]`` (model-mismatch
         studies); ``None`` means the lab's detector is exactly ``[detector]``.
+    dynamics
+        Photon times from the bad-cavity ``"cascade"``, the ``"exact"`` atom–cavity dynamics
+        (:mod:`heralder.simulators.exact_sampler`), or ``"auto"``: exact when
+        λ√(S(S+1))/(κ/2) > 0.3 at the largest likely S.
     """
 
     jitter_s: float = 0.0
@@ -169,6 +173,7 @@ class LabConfig:
     switch_late_s: float = 0.0
     jump_kernel: tuple[float, ...] = (0.0, 1.0, 1.0, 1.0, 0.0)
     detector: DetectorModel | None = None
+    dynamics: Literal["cascade", "exact", "auto"] = "cascade"
 
     def __post_init__(self) -> None:
         for name in ("jitter_s", "background_rate_hz", "afterpulse_delay_s", "switch_settle_s",
