@@ -9,6 +9,7 @@ the end of the engine thread; stalls are gaps between ticks of a 5 ms QTimer.
 
 from __future__ import annotations
 
+import gc
 import statistics
 import tempfile
 import time
@@ -71,13 +72,14 @@ def _with_gui(config: Config) -> tuple[float, StallMeter, int]:
     pulses, frames = window.last_snapshot.pulses_total, window.pacer.frames
     window.close()
     window.deleteLater()
-    app.processEvents()
+    QTimer.singleShot(0, loop.quit)  # deferred deletions run in an event loop, not processEvents
+    loop.exec()
     return pulses / elapsed_s, meter, frames
 
 
 def run(quick: bool) -> list[BenchResult]:
     """Return headless and GUI-attached pulses/s, their ratio, and event-loop stalls."""
-    shots, rounds = (20, 1) if quick else (100, 3)
+    shots, rounds = (20, 1) if quick else (100, 5)
     headless: list[float] = []
     attached: list[float] = []
     floors: list[StallMeter] = []
@@ -88,8 +90,11 @@ def run(quick: bool) -> list[BenchResult]:
         config = updated_config(simulated_config(), {"run.shots": shots, "storage.root": root})
         _headless(updated_config(config, {"run.shots": 2}))  # warm-up: imports, compilation
         for _ in range(rounds):
+            gc.collect()  # a previous round's garbage must not be collected inside this one
             headless.append(_headless(config))
+            gc.collect()
             floors.append(_bare_loop(config))
+            gc.collect()
             rate, meter, drawn = _with_gui(config)
             attached.append(rate)
             meters.append(meter)
@@ -117,6 +122,10 @@ def run(quick: bool) -> list[BenchResult]:
         BenchResult("event loop worst stall, engine + window", worst_gui * 1e3, "ms",
                     target="≤ 50 ms", ok=worst_gui <= _STALL_LIMIT_S,
                     baseline=worst_floor * 1e3, details=stalls(meters)),
+        BenchResult("event loop worst stall, engine + window, median round",
+                    statistics.median(m.max_gap_s for m in meters) * 1e3, "ms",
+                    target="≤ 50 ms",
+                    ok=statistics.median(m.max_gap_s for m in meters) <= _STALL_LIMIT_S),
         BenchResult("event loop p99 gap, engine + window",
                     max(m.percentile_s(99) for m in meters) * 1e3, "ms", target="≤ 50 ms",
                     ok=max(m.percentile_s(99) for m in meters) <= _STALL_LIMIT_S),

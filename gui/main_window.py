@@ -70,7 +70,9 @@ class Notice(QWidget):
 
     def show_message(self, level: str, text: str) -> None:
         """Show ``text`` styled by ``level``."""
-        self.label.setStyleSheet(_NOTICE_STYLES.get(level, _NOTICE_STYLES["error"]))
+        style = _NOTICE_STYLES.get(level, _NOTICE_STYLES["error"])
+        if self.label.styleSheet() != style:  # re-styling is costly; warnings can come per shot
+            self.label.setStyleSheet(style)
         first = text.splitlines()[0] if text else ""
         self.label.setText(first if first == text else first + " …")
         self.label.setToolTip(text)
@@ -327,7 +329,6 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt's name)
         """Stop a live run cleanly (files finalised) before the window goes."""
         if not self.bridge.active:
-            self.plots.release()
             event.accept()
             return
         event.ignore()

@@ -191,14 +191,6 @@ class LivePlots(QWidget):
             self.switch_plot, pen=pg.mkPen((*_GREY, 120)), symbol="o", symbolSize=4,
             symbolPen=None, symbolBrush=_ANTI_TC, name="switches = pulses − 1")
 
-    def release(self) -> None:
-        """Take every plot out of the scene while it is intact (before the window is deleted).
-
-        Left to Qt's destructors, pyqtgraph items get geometry callbacks from a scene that is
-        half gone; on this platform that can crash the process.
-        """
-        self.canvas.clear()
-
     def reset(self, config: Config) -> None:
         """Forget the history and prepare the plots for a run of ``config``."""
         self._arrivals.clear()

@@ -31,7 +31,7 @@ class FramePacer:
     """
 
     def __init__(
-        self, budget: float = 0.12, max_interval_s: float = 1.0, busy_share: float = 0.1,
+        self, budget: float = 0.06, max_interval_s: float = 1.0, busy_share: float = 0.1,
     ) -> None:
         if not 0.0 < budget <= 1.0:
             raise ValueError(f"budget must lie in (0, 1], got {budget}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 import threading
 import time
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 from heralder.gui.timing import StallMeter
+from PyQt6.QtCore import QEvent, Qt
 
 from heralder.config import Config, updated_config
 from heralder.control.snapshot import EngineEvent, EngineSnapshot, EngineState, HeraldSummary
@@ -152,3 +154,34 @@ def stall_meter():
     meter = StallMeter()
     yield meter
     meter.stop()
+
+
+@pytest.fixture
+def type_into(qtbot):
+    """Return a function that types text into a line edit and presses Return, like a user."""
+
+    def type_text(edit, text: str) -> None:
+        edit.setFocus()
+        edit.selectAll()
+        qtbot.keyClicks(edit, text)
+        qtbot.keyClick(edit, Qt.Key.Key_Return)
+
+    return type_text
+
+
+@pytest.fixture(autouse=True)
+def collect_qt_garbage_in_the_gui_thread(qapp):
+    """Keep Python's cyclic collector from destroying Qt objects outside the GUI thread.
+
+    Left on, the collector runs in whichever thread allocates: an engine thread can then free a
+    closed window's last wrapper and delete its widgets while the GUI thread paints (a crash).
+    During a test it is off; afterwards the closed widgets are deleted and their garbage
+    collected here, in the GUI thread.
+    """
+    gc.disable()
+    try:
+        yield
+    finally:
+        qapp.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+        gc.collect()
+        gc.enable()

@@ -36,6 +36,11 @@ def wait_state(qtbot, window, state, timeout_ms=20_000):
     qtbot.waitUntil(lambda: window.last_snapshot.state is state, timeout=timeout_ms)
 
 
+def start_and_wait_for_heralds(qtbot, window, heralds=2):
+    window.start_run()
+    qtbot.waitUntil(lambda: window.last_snapshot.heralded >= heralds, timeout=30_000)
+
+
 def run_files(snapshot):
     run_dir = Path(snapshot.run_dir)
     return {path.name for path in run_dir.iterdir()} if run_dir.is_dir() else set()
@@ -72,16 +77,11 @@ def test_start_pause_resume_stop_by_clicks(qtbot, lab, stall_meter):
     print(f"worst event-loop stall during the run: {stall_meter.max_gap_s * 1e3:.1f} ms")
 
 
-def test_parameter_change_between_shots_reaches_the_engine(qtbot, lab):
+def test_parameter_change_between_shots_reaches_the_engine(qtbot, lab, type_into):
     window = open_window(qtbot, lab)
-    window.start_run()
-    qtbot.waitUntil(lambda: window.last_snapshot.heralded >= 2, timeout=30_000)
+    start_and_wait_for_heralds(qtbot, window)
     form = window.setup.form
-    edit = form.edit("policy.max_pulses")
-    edit.setFocus()
-    edit.selectAll()
-    qtbot.keyClicks(edit, "5")
-    qtbot.keyClick(edit, Qt.Key.Key_Return)
+    type_into(form.edit("policy.max_pulses"), "5")
     assert form.error_text("policy.max_pulses") == "✓ from the next shot"
     changed_at = window.last_snapshot.shot
 
@@ -99,8 +99,11 @@ def test_engine_refusal_is_shown_beside_the_field(qtbot, lab):
     window = open_window(qtbot, lab)
     window.start_run()
     wait_state(qtbot, window, EngineState.RUNNING)
-    assert not window.apply_change("detector.eta", -1.0)
+    assert not window.apply_change("detector.eta", -1.0)  # refused by the config
     assert "eta must lie in [0, 1]" in window.setup.form.error_text("detector.eta")
+    assert not window.apply_change("atoms.n_atoms", 500)  # valid, but refused by the engine
+    assert "cannot be changed during a run" in window.setup.form.error_text("atoms.n_atoms")
+    assert window.config.atoms.n_atoms == 1000
     with qtbot.waitSignal(window.bridge.run_ended, timeout=30_000):
         window.stop_run()
 
@@ -126,8 +129,7 @@ def test_injected_device_fault_appears_in_the_log_without_freezing(qtbot, lab, s
 
 def test_closing_the_window_stops_the_run_and_finalises_its_files(qtbot, lab):
     window = open_window(qtbot, lab)
-    window.start_run()
-    qtbot.waitUntil(lambda: window.last_snapshot.heralded >= 2, timeout=30_000)
+    start_and_wait_for_heralds(qtbot, window)
     engine = window.bridge.engine
     window.close()
     qtbot.waitUntil(lambda: not window.bridge.active, timeout=30_000)

@@ -25,13 +25,6 @@ def make_window(qtbot, factory, **changes):
     return window
 
 
-def type_into(qtbot, edit, text):
-    edit.setFocus()
-    edit.selectAll()
-    qtbot.keyClicks(edit, text)
-    qtbot.keyClick(edit, Qt.Key.Key_Return)
-
-
 def test_run_to_the_end_fills_plots_and_status(qtbot, scripted):
     window = make_window(qtbot, scripted, **{"run.shots": 5})
     qtbot.mouseClick(window.run_panel.start_button, LEFT)
@@ -44,27 +37,27 @@ def test_run_to_the_end_fills_plots_and_status(qtbot, scripted):
     assert not window.run_panel.stop_button.isEnabled()
 
 
-def test_bad_values_are_refused_beside_their_field(qtbot, scripted):
+def test_bad_values_are_refused_beside_their_field(qtbot, scripted, type_into):
     window = make_window(qtbot, scripted)
     form = window.setup.form
-    type_into(qtbot, form.edit("detector.eta"), "1.5")
+    type_into(form.edit("detector.eta"), "1.5")
     assert "eta must lie in [0, 1]" in form.error_text("detector.eta")
     assert window.config.detector.eta == 0.7
-    type_into(qtbot, form.edit("atoms.n_atoms"), "ten")
+    type_into(form.edit("atoms.n_atoms"), "ten")
     assert "must be an integer" in form.error_text("atoms.n_atoms")
-    type_into(qtbot, form.edit("detector.eta"), "0.5")
+    type_into(form.edit("detector.eta"), "0.5")
     assert form.error_text("detector.eta") == ""
     assert window.config.detector.eta == 0.5
     assert "must be an integer" in form.error_text("atoms.n_atoms")
 
 
-def test_policy_kind_relabels_the_threshold_field(qtbot, scripted):
+def test_policy_kind_relabels_the_threshold_field(qtbot, scripted, type_into):
     window = make_window(qtbot, scripted)
     assert window.apply_change("policy.kind", "pmax")
     key, _label = THRESHOLD_KEYS["pmax"]
-    type_into(qtbot, window.setup.form.edit(key), "0")
+    type_into(window.setup.form.edit(key), "0")
     assert "pmax_threshold must lie in (0, 1]" in window.setup.form.error_text(key)
-    type_into(qtbot, window.setup.form.edit(key), "0.95")
+    type_into(window.setup.form.edit(key), "0.95")
     assert window.config.policy.pmax_threshold == 0.95
     assert window.plots.threshold.isVisible()
 
