@@ -13,6 +13,7 @@ Dask is the optional ``studies`` extra; without it a clear error says how to ins
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import sys
@@ -77,6 +78,8 @@ def open_client(*, workers: int | None = None, scheduler: str | None = None,
         yield None
         return
     distributed = _require("distributed")
+    if not logging.getLogger().isEnabledFor(logging.INFO):  # Dask logs INFO unless told (-v)
+        logging.getLogger("distributed").setLevel(logging.WARNING)
     owned: Any = None
     if scheduler is not None:
         if not _ADDRESS.fullmatch(scheduler):
@@ -88,8 +91,12 @@ def open_client(*, workers: int | None = None, scheduler: str | None = None,
                               f"within {timeout_s:g} s ({type(exc).__name__})") from None
     else:
         if cluster is not None:
-            owned = jobqueue_cluster(cluster, section or ClusterSection())
-            owned.scale(jobs=(section or ClusterSection()).jobs)
+            section = section or ClusterSection()
+            owned = jobqueue_cluster(cluster, section)
+            owned.scale(jobs=section.jobs)
+            # Tasks start when the batch system starts the jobs (maybe after a queue wait).
+            print(f"submitted {section.jobs} {cluster} job(s) of {section.cores} worker(s)",
+                  file=sys.stderr)
         else:
             owned = distributed.LocalCluster(
                 n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,

@@ -333,4 +333,4 @@ def with_overrides(study: PolicyStudy, **changes: object) -> PolicyStudy:
 
 KIND = StudyKind("policy", PolicyParams, policy_trial,
                  "stopping policies, counts vs arrival times, on the virtual lab",
-                 trials_per_task=10, report=write_report)
+                 trials_per_task=25, report=write_report)

@@ -71,6 +71,11 @@ def execute(sweep: Sweep, args: argparse.Namespace, title: str,
                              timeout_s=args.connect_timeout_s) as client:
         outcome = runner.run_sweep(sweep, args.out, client=client, resume=args.resume,
                                    progress=not args.no_progress)
+    for failure in outcome.failures:
+        print(f"failed: {failure.task.describe()}: {failure.error}", file=sys.stderr)
+    if not store.finished_tasks(args.out):
+        print(f"no task finished; nothing to summarise in {args.out}", file=sys.stderr)
+        return 1
     frame = store.read_records(args.out)
     params = [f.name for f in fields(sweep.study.params)]
     rows, metrics = summary.summarise_records(frame, params)
@@ -85,8 +90,6 @@ def execute(sweep: Sweep, args: argparse.Namespace, title: str,
           f"{len(outcome.failures)} failed, in {outcome.elapsed_s:.1f} s "
           f"({outcome.busy_s:.1f} s of task time); records in {args.out}/tasks, "
           f"summary in {', '.join(str(p) for p in written)}")
-    for failure in outcome.failures:
-        print(f"failed: {failure.task.describe()}: {failure.error}", file=sys.stderr)
     return 1 if outcome.failures else 0
 
 

@@ -34,11 +34,13 @@ class TaskOutcome:
     records: list[dict[str, Any]] | None
     error: str | None = None
     elapsed_s: float = 0.0
+    cpu_s: float = 0.0
 
 
 @dataclass
 class SweepOutcome:
-    """Summarise a run: tasks planned, skipped (already done), written, and the failures."""
+    """Summarise a run: tasks planned, skipped (already done), written, the failures, the wall
+    time and the task time (wall and CPU, summed over the tasks)."""
 
     planned: int
     skipped: int
@@ -46,19 +48,22 @@ class SweepOutcome:
     failures: list[TaskOutcome] = field(default_factory=list)
     elapsed_s: float = 0.0
     busy_s: float = 0.0
+    cpu_s: float = 0.0
 
 
 def execute_task(task: Task) -> TaskOutcome:
     """Run every trial of ``task`` and return the records (or the error, never raising)."""
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     try:
         kind = get_kind(task.kind)
         streams = task.seed_sequence.spawn(task.n_trials)
         records = [dict(kind.trial(task.params, np.random.default_rng(s))) for s in streams]
     except Exception as exc:  # reported with the task's parameters and seed by the client
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        return TaskOutcome(task, None, detail, time.perf_counter() - started)
-    return TaskOutcome(task, records, None, time.perf_counter() - started)
+        return TaskOutcome(task, None, detail, time.perf_counter() - started,
+                           time.process_time() - cpu)
+    return TaskOutcome(task, records, None, time.perf_counter() - started,
+                       time.process_time() - cpu)
 
 
 def _outcomes(todo: list[Task], client: Any) -> Iterator[TaskOutcome]:
@@ -105,6 +110,7 @@ def run_sweep(sweep: Sweep, out: Path, *, client: Any = None, resume: bool = Fal
               mininterval=0.1 if interactive else 5.0, smoothing=0.1) as bar:
         for result in _outcomes(todo, client):
             outcome.busy_s += result.elapsed_s
+            outcome.cpu_s += result.cpu_s
             if result.records is None:
                 outcome.failures.append(result)
                 bar.write(f"FAILED {result.task.describe()}: {result.error}", file=sys.stderr)

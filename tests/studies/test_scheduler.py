@@ -58,7 +58,7 @@ def dask_cluster(tmp_path):
             proc.terminate()
         for proc in reversed(procs):
             try:
-                proc.wait(timeout=20)
+                proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=10)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -104,3 +106,11 @@ def test_existing_results_need_resume_and_the_same_sweep(write_sweep, tmp_path, 
     assert main(["study", "run", str(other), "--workers", "0", "--out", str(out),
                  "--resume"]) == 2
     assert "different sweep" in capsys.readouterr().err
+
+
+def test_example_sweep_is_the_counts_only_policy_grid():
+    sweep = load_sweep(Path(__file__).parents[2] / "examples" / "sweep_policy_counts.toml")
+    assert sweep.kind == "policy" and len(sweep.points) == 12
+    assert {p.trials for p in sweep.points} == {200}
+    assert not any(p.params.times for p in sweep.points)
+    assert len(plan_tasks(sweep)) == 96 and sweep.cluster.jobs == 4
