@@ -311,15 +311,43 @@ class CollectiveAtoms:
         s_before[sl] = S
         s_after[sl] = S
         last_state = SwitchState.TC if run_tc[cut - 1] else SwitchState.ANTI_TC
-        if lengths[:cut].any():
-            self.m = -S if last_state is SwitchState.TC else S
-        if truncated:  # the last pulse stopped part-way: undo the steps it did not take
-            not_taken = int(lengths[cut - 1] - kept_steps[cut - 1])
-            self.m += not_taken if last_state is SwitchState.TC else -not_taken
-        for _ in range(int(lost[cut - 1])):
-            self._jump(last_state)
+        # A truncated last pulse stopped part-way: the steps it did not take are undone.
+        not_taken = int(lengths[cut - 1] - kept_steps[cut - 1]) if truncated else 0
+        self._end_run(S, last_state, bool(lengths[:cut].any()), not_taken, int(lost[cut - 1]))
         s_after[start + cut - 1] = self.s
         return start + cut
+
+    def _end_run(self, S: int, last_state: SwitchState, stepped: bool, not_taken: int,
+                 n_lost: int) -> None:
+        """Move the atoms to where a run of pulses on the ``S`` ladder left them.
+
+        ``stepped``: some pulse took a step (the run ends at the ladder's end of ``last_state``,
+        less the ``not_taken`` steps of a truncated last pulse); ``n_lost``: photons the last pulse
+        scattered, each a jump of S.
+        """
+        if stepped:
+            self.m = -S if last_state is SwitchState.TC else S
+        if not_taken:
+            self.m += not_taken if last_state is SwitchState.TC else -not_taken
+        for _ in range(n_lost):
+            self._jump(last_state)
+
+    def drive_one(self, state: SwitchState, gate_s: float) -> tuple[int, int]:
+        """Drive one pulse counts-only and return (emitted, scattered).
+
+        ``drive([state is TC], gate_s, times=False)`` on Python scalars (same draws, same result)
+        for the single pulses of a stepped run; it defers to :meth:`drive` when the switch leaks
+        or the cascade may outlast the gate.
+        """
+        S = self.s
+        steps = _steps_left(S, self.m, state)
+        if self.leak_r2 > 0.0 or _may_outlast(S, 2 * S - steps,
+                                              self.gamma_per_s[state] * gate_s):
+            block = self.drive(np.array([state is SwitchState.TC]), gate_s, times=False)
+            return int(block.emitted[0]), int(block.scattered[0])
+        lost = int(self._rng.binomial(steps, self.scatter_eps)) if self.scatter_eps > 0 else 0
+        self._end_run(S, state, steps > 0, 0, lost)
+        return steps - lost, lost
 
     def _leaky(self, state: SwitchState, gate_s: float) -> tuple[int, int, np.ndarray]:
         """Run one pulse through the leaky switch; return (emitted, scattered, cavity times)."""

@@ -157,9 +157,30 @@ class DetectorSim:
         photons = np.asarray(photons, dtype=np.int64)
         if photons.size and photons.min() < 0:
             raise ValueError("photons must be >= 0")
+        return self._clicks(photons, rng, photons.shape)
+
+    def count_one(self, photons: int, rng: np.random.Generator) -> int:
+        """Return the registered count of one gate: :meth:`count` of one photon number, with
+        the same draws, on Python scalars (numpy's array calls cost far more for one gate).
+
+        Raises
+        ------
+        ValueError
+            If the detector needs times, or ``photons`` is negative.
+        """
+        if self.needs_times:
+            raise ValueError("count_one() needs dead_time_s == 0 and jitter_s == 0")
+        if photons < 0:
+            raise ValueError(f"photons must be >= 0, got {photons!r}")
+        return int(self._clicks(int(photons), rng, None))
+
+    def _clicks(self, photons: np.ndarray | int, rng: np.random.Generator,
+                size: tuple[int, ...] | None) -> np.ndarray | int:
+        """Thin ``photons`` by η, add Poisson noise and Bernoulli afterpulses (``size`` None:
+        scalars)."""
         clicks = rng.binomial(photons, self.model.eta)
         if self.noise_per_gate > 0.0:
-            clicks = clicks + rng.poisson(self.noise_per_gate, size=photons.shape)
+            clicks = clicks + rng.poisson(self.noise_per_gate, size=size)
         if self.model.afterpulse_prob > 0.0:
             clicks = clicks + rng.binomial(clicks, self.model.afterpulse_prob)
         return clicks

@@ -24,6 +24,7 @@ from heralder.simulators.lab import (
     CLICK_CHANNEL,
     MARKER_CHANNEL,
     PulseBlock,
+    PulseData,
     VirtualLab,
     lab_from_context,
 )
@@ -49,6 +50,10 @@ __all__ = [
     "switch_from_config",
     "tagger_from_config",
 ]
+
+
+_ONE_VALID = np.ones(1, bool)  # shared by the blocks of single gates, so read-only
+_ONE_VALID.flags.writeable = False
 
 
 def _check_timeout(timeout_s: float) -> float:
@@ -130,7 +135,7 @@ class VirtualCounter(_VirtualDevice):
     """Count the lab's clicks per gate (a :class:`~heralder.control.interfaces.PhotonCounter`).
 
     Each :meth:`read` fires up to ``gates_per_read`` pulses of the lab and returns their counts;
-    :attr:`last_block` keeps the lab's record of them (the truth, for tests and studies).
+    :attr:`last_block` is the lab's record of them (the truth, for tests and studies).
     """
 
     driver = "virtual_counter"
@@ -140,7 +145,7 @@ class VirtualCounter(_VirtualDevice):
         self._counter_settings = CounterSettings(lab.gate_s, -0.01, "external")
         self._remaining = 0
         self._next_gate = 0
-        self.last_block: PulseBlock | None = None
+        self._last: PulseBlock | PulseData | None = None
 
     def configure(self, gate_s: float, threshold_v: float = -0.01,
                   trigger: str = "external") -> CounterSettings:
@@ -184,13 +189,24 @@ class VirtualCounter(_VirtualDevice):
         if self._remaining == 0:
             raise self._no_data(timeout_s, "counter not armed")
         n = min(self._remaining, self.settings["gates_per_read"])
-        block = self.lab.fire_pulses(n)
-        self.last_block = block
         first = self._next_gate
         self._remaining -= n
         self._next_gate += n
+        if n == 1:  # a stepped run: the lab's scalar path
+            pulse = self.lab.fire_pulse()
+            self._last = pulse
+            return CountBlock(np.array((pulse.count,), np.int64), _ONE_VALID, first,
+                              self.lab.clock.now())
+        block = self.lab.fire_pulses(n)
+        self._last = block
         return CountBlock(block.counts.astype(np.int64), np.ones(n, bool), first,
                           self.lab.clock.now())
+
+    @property
+    def last_block(self) -> PulseBlock | None:
+        """Return the lab's record of the pulses of the last :meth:`read`."""
+        last = self._last
+        return PulseBlock.of_pulse(last) if isinstance(last, PulseData) else last
 
     def _state(self) -> dict[str, Any]:
         s = self._counter_settings
@@ -276,9 +292,11 @@ class VirtualSwitch(_VirtualDevice):
         clock = self.lab.clock
         sent_s = clock.now()
         self.lab.switch.request(state)
-        clock.sleep(self.settings["latency_s"])
-        return SwitchAck(state, self.lab.switch.requested, sent_s, clock.now(),
-                         self.settle_time_s)
+        latency_s = self.settings["latency_s"]
+        if latency_s:
+            clock.sleep(latency_s)
+        return SwitchAck(state, self.lab.switch.requested, sent_s,
+                         clock.now() if latency_s else sent_s, self.settle_time_s)
 
     def get_state(self, timeout_s: float) -> SwitchState:
         """Return the state the controller reports."""

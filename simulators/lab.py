@@ -109,6 +109,19 @@ class PulseBlock:
     def __len__(self) -> int:
         return self.tc.size
 
+    @classmethod
+    def of_pulse(cls, pulse: PulseData) -> PulseBlock:
+        """Return the block of the single pulse ``pulse`` (the inverse of :meth:`pulse`)."""
+        times = pulse.times_s
+        return cls(
+            first_index=pulse.index, first_serial=pulse.serial,
+            tc=np.array([pulse.state is SwitchState.TC]), emitted=np.array([pulse.emitted]),
+            scattered=np.array([pulse.scattered]), counts=np.array([pulse.count]),
+            click_offsets=None if times is None else np.array([0, times.size]),
+            click_times_s=times, s_before=np.array([pulse.true_s_before]),
+            s_after=np.array([pulse.true_s_after]), t_start_s=np.array([pulse.t_start_s]),
+            gate_s=pulse.gate_s)
+
     @property
     def states(self) -> tuple[SwitchState, ...]:
         """Return the polarisation of each pulse."""
@@ -233,8 +246,24 @@ class VirtualLab:
         return self.atoms.prepare(self.fixed_s if fixed_s is None else fixed_s)
 
     def fire_pulse(self) -> PulseData:
-        """Fire one drive pulse and return what happened (see the module notes for timing)."""
-        return self.fire_pulses(1).pulse(0)
+        """Fire one drive pulse and return what happened (see the module notes for timing).
+
+        Counts-only pulses of a stepped run take a scalar path: same draws and result as
+        ``fire_pulses(1).pulse(0)`` at a fraction of its cost.
+        """
+        if self.record_times or self.detector.needs_times or self.switch.pattern_armed:
+            return self.fire_pulses(1).pulse(0)
+        start_s = max(self.clock.now(), self._t_next_s)
+        state = self.switch.state_at(start_s)
+        s_before = self.atoms.s
+        emitted, scattered = self.atoms.drive_one(state, self.gate_s)
+        pulse = PulseData(
+            index=self._index, serial=self._serial, state=state, emitted=emitted,
+            scattered=scattered, count=self.detector.count_one(emitted, self._detector_rng),
+            times_s=None, true_s_before=s_before, true_s_after=self.atoms.s, t_start_s=start_s,
+            gate_s=self.gate_s)
+        self._advance(start_s, 1)
+        return pulse
 
     def fire_pulses(self, n: int) -> PulseBlock:
         """Fire ``n`` pulses one period apart; an armed switch pattern steps before each.
@@ -267,11 +296,15 @@ class VirtualLab:
             s_before=block.s_before, s_after=block.s_after, t_start_s=first_s + local_s,
             gate_s=self.gate_s,
         )
+        self._advance(first_s, n)
+        return result
+
+    def _advance(self, first_s: float, n: int) -> None:
+        """Count ``n`` pulses fired from ``first_s`` and sleep until the last gate closes."""
         self._index += n
         self._serial += n
         self._t_next_s = first_s + n * self.pulse_period_s
-        self._wait_until(first_s + local_s[-1] + self.gate_s)
-        return result
+        self._wait_until(first_s + (n - 1) * self.pulse_period_s + self.gate_s)
 
     def _wait_until(self, time_s: float) -> None:
         """Sleep the clock to ``time_s``; in pace mode also hold it to the wall clock."""

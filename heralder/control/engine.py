@@ -50,6 +50,7 @@ CHANGEABLE_SECTIONS = ("policy.", "estimator.", "detector.", "run.shots",
                        "engine.decision_deadline_s", "engine.on_deadline_miss",
                        "engine.on_device_error", "storage.posterior_stride")
 _PUBLISH_EVERY_S = 0.02
+_LIVE_LATENCIES = 2000  # the live view's latency percentiles cover the latest decisions
 _LOG_LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
 
@@ -93,6 +94,8 @@ class Engine:
         self.run_dir: str = ""
         self.heralds: list[HeraldSummary] = []
         self.latencies_s: collections.deque[float] = collections.deque(maxlen=100_000)
+        self._recent_latencies_s: collections.deque[float] = collections.deque(
+            maxlen=_LIVE_LATENCIES)
         self.error: BaseException | None = None
         self._writer: RunWriter | None = None
         self._writer_failed = False
@@ -321,6 +324,7 @@ class Engine:
         herald = outcome.herald
         self.heralds.append(herald)
         self.latencies_s.extend(outcome.latencies_s)
+        self._recent_latencies_s.extend(outcome.latencies_s)
         self._pulses_total += herald.pulses
         self._counters["deadline_misses"] += outcome.late
         self._counters["data_loss"] += outcome.invalid
@@ -349,7 +353,7 @@ class Engine:
         self._snapshot = live_snapshot(
             self._snapshot, shot_log, posterior, n_atoms=self._config.atoms.n_atoms,
             pulses_total=pulses_now, pulses_per_s=rate,
-            latencies_s=list(self.latencies_s)[-2000:],
+            latencies_s=self._recent_latencies_s,
             true_s=getattr(self.context.shared.get("lab"), "true_s", None), **self._counters)
 
     def _fault(self, exc: DeviceError, shot: int) -> None:

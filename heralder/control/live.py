@@ -25,11 +25,11 @@ def live_snapshot(previous: EngineSnapshot, shot_log: ShotLog, posterior: Any, *
     last = shot_log.n_pulses - 1
     times = [t for t, k in zip(photons["times_s"], photons["pulse_index"], strict=True)
              if k == last]
-    lat = np.asarray(latencies_s, dtype=float)
+    lat = np.fromiter(latencies_s, dtype=float, count=len(latencies_s))
+    p50, p99 = np.percentile(lat, (50, 99)) if lat.size else (0.0, 0.0)
     return replace(
         previous, shot=shot_log.shot, pulses_total=pulses_total, pulses_per_s=pulses_per_s,
-        latency_p50_s=float(np.percentile(lat, 50)) if lat.size else 0.0,
-        latency_p99_s=float(np.percentile(lat, 99)) if lat.size else 0.0,
+        latency_p50_s=float(p50), latency_p99_s=float(p99),
         counts=np.array(cols["pulses"]["counts"], dtype=np.int64),  # copies: the log grows
         states=tuple("tc" if s == 0 else "anti_tc" for s in cols["pulses"]["state"]),
         posterior_s=np.array(posterior.S), posterior_p=np.array(posterior.p),

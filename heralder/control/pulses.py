@@ -10,8 +10,7 @@ marker returns (a :class:`TagSource` read returns only after the tags it covers 
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -23,9 +22,8 @@ __all__ = ["CounterPulses", "Pulse", "TagPulses"]
 _PS = 1e-12
 
 
-@dataclass(frozen=True)
-class Pulse:
-    """Hold the data of one pulse.
+class Pulse(NamedTuple):
+    """Hold the data of one pulse (a named tuple: one is built per pulse).
 
     Attributes
     ----------

@@ -198,7 +198,7 @@ class ShotRunner:
                       pulse.t_data_s - self.t0_s, pulse.marker_ps)
         log.add_decision(k, stop, value, timing, policy_stop)
         with_qfi = config.engine.qfi_every_pulse or stop
-        log.add_posterior(k, posterior.map_S, posterior.pmax, posterior.mean_S, posterior.std_S,
+        log.add_posterior(k, *posterior.summary(),
                           posterior.qfi() if with_qfi else math.nan,
                           posterior.qfi_ideal() if with_qfi else math.nan, len(posterior.S))
         if pulse.times_s is not None:

@@ -7,8 +7,7 @@ and meaning of every column are those of :data:`heralder.storage.schema.TABLES`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -18,9 +17,10 @@ from heralder.storage.schema import SHOT_TABLES, STATE_CODES, TABLES, new_column
 __all__ = ["DecisionTiming", "ShotLog"]
 
 
-@dataclass(frozen=True)
-class DecisionTiming:
+class DecisionTiming(NamedTuple):
     """Time one decision on the host's wall clock (seconds since the run started).
+
+    A named tuple: one is built per pulse, and a tuple costs a fraction of a frozen dataclass.
 
     Attributes
     ----------
@@ -55,30 +55,35 @@ class DecisionTiming:
         return self.t_ack_s - self.t_data_s
 
 
+#: Empty columns of every shot table; a shot's log starts from copies (cheaper than new ones).
+_EMPTY = {t: {c: new_column(d) for c, d in TABLES[t].items()} for t in SHOT_TABLES}
+
+
 class ShotLog:
     """Accumulate the pulses, decisions and posterior summaries of shot ``shot``."""
 
     def __init__(self, shot: int) -> None:
         self.shot = shot
         self.columns: dict[str, dict[str, Any]] = {
-            t: {c: new_column(d) for c, d in TABLES[t].items()} for t in SHOT_TABLES}
+            t: {c: col[:] for c, col in cols.items()} for t, cols in _EMPTY.items()}
+        # Per table, the columns' append methods in column order: a row is one zip.
+        self._appends = {t: tuple(col.append for col in cols.values())
+                         for t, cols in self.columns.items()}
 
     @property
     def n_pulses(self) -> int:
         """Return the number of pulses logged."""
         return len(self.columns["pulses"]["counts"])
 
+    def _add_row(self, table: str, row: tuple) -> None:
+        for append, value in zip(self._appends[table], row, strict=True):
+            append(value)
+
     def add_pulse(self, index: int, state: str, counts: int, valid: bool, t_data_s: float,
                   marker_ps: int = -1) -> None:
         """Log one pulse's data (``state`` is ``"tc"`` or ``"anti_tc"``)."""
-        p = self.columns["pulses"]
-        p["shot"].append(self.shot)
-        p["index"].append(index)
-        p["state"].append(STATE_CODES[state])
-        p["counts"].append(int(counts))
-        p["valid"].append(bool(valid))
-        p["t_data_s"].append(t_data_s)
-        p["marker_ps"].append(int(marker_ps))
+        self._add_row("pulses", (self.shot, index, STATE_CODES[state], int(counts), bool(valid),
+                                 t_data_s, int(marker_ps)))
 
     def add_decision(self, index: int, stop: bool, value: float, timing: DecisionTiming,
                      policy_stop: bool | None = None) -> None:
@@ -87,29 +92,16 @@ class ShotLog:
         ``policy_stop`` differs from ``stop`` when the engine overrode the policy (deadline,
         data loss, a stop request, a fault); it defaults to ``stop``.
         """
-        d = self.columns["decisions"]
-        d["shot"].append(self.shot)
-        d["pulse_index"].append(index)
-        d["stop"].append(bool(stop))
-        d["policy_stop"].append(bool(stop if policy_stop is None else policy_stop))
-        d["value"].append(float(value))
-        d["t_data_s"].append(timing.t_data_s)
-        d["t_decided_s"].append(timing.t_decided_s)
-        d["t_sent_s"].append(timing.t_sent_s)
-        d["t_ack_s"].append(timing.t_ack_s)
-        d["deadline_s"].append(timing.deadline_s)
-        d["late"].append(timing.late)
-        d["ack_ok"].append(timing.ack_ok)
+        self._add_row("decisions", (
+            self.shot, index, bool(stop), bool(stop if policy_stop is None else policy_stop),
+            float(value), timing.t_data_s, timing.t_decided_s, timing.t_sent_s, timing.t_ack_s,
+            timing.deadline_s, timing.late, timing.ack_ok))
 
     def add_posterior(self, index: int, map_s: int, pmax: float, mean_s: float, std_s: float,
                       qfi: float, qfi_ideal: float, support: int) -> None:
         """Log the posterior summary after pulse ``index``."""
-        q = self.columns["posterior"]
-        for name, value in (("shot", self.shot), ("pulse_index", index), ("map_s", int(map_s)),
-                            ("pmax", float(pmax)), ("mean_s", float(mean_s)),
-                            ("std_s", float(std_s)), ("qfi", float(qfi)),
-                            ("qfi_ideal", float(qfi_ideal)), ("support", int(support))):
-            q[name].append(value)
+        self._add_row("posterior", (self.shot, index, int(map_s), float(pmax), float(mean_s),
+                                    float(std_s), float(qfi), float(qfi_ideal), int(support)))
 
     def add_full_posterior(self, index: int, s: np.ndarray, p: np.ndarray) -> None:
         """Log the whole posterior (support and probabilities) after pulse ``index``."""

@@ -21,7 +21,8 @@ if not os.environ.get("NUMBA_CACHE_DIR"):
     _base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     numba.config.CACHE_DIR = str(Path(_base) / "heralder" / "numba")
 
-__all__ = ["count_update", "log_count_likelihood", "log_sum", "voi_terms"]
+__all__ = ["count_update", "log_count_likelihood", "log_sum", "qfi_terms", "summary",
+           "voi_terms"]
 
 _NEG_INF = -np.inf
 _WALK_NATS = 40.0
@@ -148,6 +149,41 @@ def log_sum(a):
     for v in a:
         total += math.exp(v - m)
     return m + math.log(total)
+
+
+@numba.njit(cache=True)
+def summary(S, logp):
+    """Return (MAP S, its probability, mean S, standard deviation of S) in two passes."""
+    best = 0
+    for i in range(logp.size):
+        if logp[i] > logp[best]:
+            best = i
+    mean = 0.0
+    for i in range(logp.size):
+        mean += math.exp(logp[i]) * S[i]
+    var = 0.0
+    for i in range(logp.size):
+        var += math.exp(logp[i]) * (S[i] - mean) ** 2
+    return S[best], math.exp(logp[best]), mean, math.sqrt(max(var, 0.0))
+
+
+@numba.njit(cache=True)
+def qfi_terms(S, logp, F, g2, parity):
+    """Return (F(ρ), Σ p_S F_S) over the family (S ascending) as QfiTables.mixed and .ideal."""
+    f_ideal = 0.0
+    coh = 0.0
+    prev_s = -10
+    prev_p = 0.0
+    for i in range(S.size):
+        s = S[i]
+        if (s - parity) % 2 != 0:
+            continue
+        p_s = math.exp(logp[i])
+        f_ideal += p_s * F[s]
+        if s == prev_s + 2 and p_s + prev_p > 0.0:
+            coh += prev_p * p_s / (prev_p + p_s) * g2[prev_s]
+        prev_s, prev_p = s, p_s
+    return f_ideal - 16.0 * coh, f_ideal
 
 
 @numba.njit(cache=True)

@@ -158,6 +158,7 @@ class Posterior:
         self._S_buf, self._logp_buf = self._S, self._logp
         self._spare_S = np.empty(self._S.size, dtype=np.int64)
         self._spare_logp = np.empty(self._S.size)
+        self._qfi_cache: tuple[float, float] | None = None
 
     # --- updates --------------------------------------------------------------------------
     def update(self, count: int) -> None:
@@ -264,6 +265,7 @@ class Posterior:
             self._S, self._logp = S, logp
             self.log_evidence += z
         self.pulses += 1
+        self._qfi_cache = None
 
     def _predict_jumps(self) -> None:
         """Apply the jump prediction S → S−1, S, S+1 (π/3 each) before pulses i ≥ 1 (§2.6)."""
@@ -289,6 +291,7 @@ class Posterior:
             stay[-1] = np.logaddexp(stay[-1], logp[-1] + log_move[-1])
         new = np.logaddexp(np.logaddexp(stay, down), up)
         self._S, self._logp = S, new - logsumexp(new)
+        self._qfi_cache = None
 
     # --- summaries ------------------------------------------------------------------------
     @property
@@ -309,12 +312,12 @@ class Posterior:
     @property
     def map_S(self) -> int:  # noqa: N802
         """Return the most probable spin length."""
-        return int(self._S[np.argmax(self._logp)])
+        return int(self._S[self._logp.argmax()])
 
     @property
     def pmax(self) -> float:
         """Return the largest posterior probability."""
-        return float(np.exp(np.max(self._logp)))
+        return float(np.exp(self._logp.max()))
 
     @property
     def mean_S(self) -> float:  # noqa: N802
@@ -324,9 +327,23 @@ class Posterior:
     @property
     def std_S(self) -> float:  # noqa: N802
         """Return the posterior standard deviation of S."""
-        p = self.p
-        mean = float(np.dot(p, self._S))
-        return float(math.sqrt(max(np.dot(p, (self._S - mean) ** 2), 0.0)))
+        return self.summary()[3]
+
+    def summary(self) -> tuple[int, float, float, float]:
+        """Return (map_S, pmax, mean_S, std_S) at once (cheaper than the four properties).
+
+        The compiled backend sums in its own order: mean and std may differ from the properties
+        in the last digits.
+        """
+        S, logp = self._S, self._logp
+        if self._kernels is not None:
+            map_s, pmax, mean, std = self._kernels.summary(S, logp)
+            return int(map_s), pmax, mean, std
+        i = int(logp.argmax())
+        p = np.exp(logp)
+        mean = float(np.dot(p, S))
+        std = math.sqrt(max(float(np.dot(p, (S - mean) ** 2)), 0.0))
+        return int(S[i]), float(np.exp(logp[i])), mean, std
 
     def credible_interval(self, level: float = 0.95) -> tuple[int, int]:
         """Return (S_lo, S_hi) spanning the highest-posterior set of mass ≥ ``level``."""
@@ -340,11 +357,22 @@ class Posterior:
 
     def qfi(self) -> float:
         """Return F(ρ) of the heralded mixed state Σ p_S |S,∓S⟩⟨S,∓S| (closed form, notes §6)."""
-        return self._qfi.mixed(self._S, self.p)
+        return self._qfi_pair()[0]
 
     def qfi_ideal(self) -> float:
         """Return Σ p_S F_S, the QFI expected if S were revealed."""
-        return self._qfi.ideal(self._S, self.p)
+        return self._qfi_pair()[1]
+
+    def _qfi_pair(self) -> tuple[float, float]:
+        """Return (F(ρ), Σ p_S F_S), computed once per posterior state."""
+        if self._qfi_cache is None:
+            if self._kernels is not None:
+                F, g2 = self._qfi.tables(int(self._S[-1]))
+                self._qfi_cache = self._kernels.qfi_terms(self._S, self._logp, F, g2, self.N % 2)
+            else:
+                p = self.p
+                self._qfi_cache = (self._qfi.mixed(self._S, p), self._qfi.ideal(self._S, p))
+        return self._qfi_cache
 
     def voi_terms(self) -> VoiTerms:
         """Return F(ρ), Σ p_S F_S and the expected F(ρ) after the next count (rule (d)).

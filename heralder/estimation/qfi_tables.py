@@ -9,9 +9,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from heralder.physics import qfi_coupling, qfi_mixed, qfi_pure
+from heralder.physics import qfi_coupling, qfi_pure
 
-__all__ = ["QfiTables"]
+__all__ = ["QfiTables", "pair_coherence"]
+
+
+def pair_coherence(S: np.ndarray, w: np.ndarray, g2: np.ndarray) -> np.ndarray:
+    """Return Σ_S w_S w_{S+2} / (w_S + w_{S+2}) g_S² over the last axis (S ascending, in the
+    family)."""
+    pair = np.flatnonzero(np.diff(S) == 2)
+    a, b = w[..., pair], w[..., pair + 1]
+    denom = a + b
+    safe = np.where(denom > 0, denom, 1.0)
+    return np.sum(np.where(denom > 0, a * b / safe, 0.0) * g2[S[pair]], axis=-1)
 
 
 class QfiTables:
@@ -46,12 +56,19 @@ class QfiTables:
         return (self.N - S) % 2 == 0
 
     def mixed(self, S: np.ndarray, p: np.ndarray) -> float:
-        """Return F(ρ) of Σ p_S |S,−S⟩⟨S,−S| (the off-family mass counts as zero QFI)."""
+        """Return F(ρ) of Σ p_S |S,−S⟩⟨S,−S| for ``S`` ascending (a posterior's support).
+
+        :func:`heralder.physics.qfi_mixed` from the tables, without its checks; the off-family
+        mass counts as zero QFI.
+        """
         mask = self.in_family(S)
-        weight = float(p[mask].sum())
+        S, p = S[mask], p[mask]
+        weight = float(p.sum())
         if weight <= 0.0:
             return 0.0
-        return weight * qfi_mixed(self.N, S[mask], p[mask] / weight)
+        F, g2 = self.tables(int(S[-1]))
+        q = p / weight
+        return weight * (float(np.dot(q, F[S])) - 16.0 * float(pair_coherence(S, q, g2)))
 
     def ideal(self, S: np.ndarray, p: np.ndarray) -> float:
         """Return Σ p_S F_S over the family."""

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from heralder.estimation.likelihood import CountModel, count_spread
-from heralder.estimation.qfi_tables import QfiTables
+from heralder.estimation.qfi_tables import QfiTables, pair_coherence
 
 __all__ = ["LIVE_NATS", "MASS_TOL", "SPREAD", "VoiTerms", "count_bounds", "voi_terms_numpy"]
 
@@ -50,15 +50,6 @@ def count_bounds(model: CountModel, S: np.ndarray, pulse: int) -> tuple[int, int
     return model.count_range(S, pulse, MASS_TOL)
 
 
-def _pair_coherence(S: np.ndarray, w: np.ndarray, g2: np.ndarray) -> np.ndarray:
-    """Return Σ_S w_S w_{S+2} / (w_S + w_{S+2}) g_S² over the last axis (S in the family)."""
-    pair = np.flatnonzero(np.diff(S) == 2)
-    a, b = w[..., pair], w[..., pair + 1]
-    denom = a + b
-    safe = np.where(denom > 0, denom, 1.0)
-    return np.sum(np.where(denom > 0, a * b / safe, 0.0) * g2[S[pair]], axis=-1)
-
-
 def voi_terms_numpy(S: np.ndarray, logp: np.ndarray, model: CountModel, tables: QfiTables,
                     pulse: int) -> VoiTerms:
     """Return the QFI terms of rule (d) for the next pulse ``pulse`` (numpy reference)."""
@@ -69,12 +60,12 @@ def voi_terms_numpy(S: np.ndarray, logp: np.ndarray, model: CountModel, tables: 
     p = np.exp(logp)
     Sf = S[family]
     f_ideal = float(np.dot(p[family], F[Sf]))
-    f_now = f_ideal - 16.0 * float(_pair_coherence(Sf, p[family], g2))
+    f_now = f_ideal - 16.0 * float(pair_coherence(Sf, p[family], g2))
     lo, hi = count_bounds(model, S, pulse)
     counts = np.arange(lo, hi + 1, dtype=np.int64)
     n_grid, s_grid = np.meshgrid(counts, S, indexing="ij")
     ll = model.log_likelihood(n_grid.ravel(), s_grid.ravel(), pulse).reshape(n_grid.shape)
     a = np.exp(logp[None, :] + ll)[:, family]
     diag = float(np.sum(a @ F[Sf]))
-    coh = float(np.sum(_pair_coherence(Sf, a, g2)))
+    coh = float(np.sum(pair_coherence(Sf, a, g2)))
     return VoiTerms(f_now, f_ideal, diag - 16.0 * coh)

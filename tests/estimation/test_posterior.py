@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 
 from heralder.estimation import DetectorModel, Posterior
-from heralder.physics import prior_recursion, qfi_mixed
+from heralder.physics import prior_recursion, qfi_mixed, qfi_pure
 
 
 def brute_force_posterior(N: int, eta: float, counts: list[int]) -> np.ndarray:
@@ -97,6 +97,21 @@ def test_summaries_agree_with_direct_formulas():
     direct = sum(w * stats.binom.pmf(counts, 2 * s, 0.4) for s, w in zip(S, p, strict=True))
     assert np.allclose(pmf, direct, atol=0.01 * pmf.max())  # dark counts (d = 0.05) aside
     assert 0 < post.qfi() <= post.qfi_ideal()
+    assert post.summary() == (post.map_S, post.pmax, post.mean_S, post.std_S)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_qfi_and_summary_follow_each_update(backend):
+    post = Posterior(200, DetectorModel(eta=0.5, dark_counts_per_gate=0.1), backend=backend)
+    for count in (6, 13, 11, 12):
+        before = post.qfi(), post.qfi_ideal()
+        post.update(count)
+        S, p = post.S, post.p
+        assert (post.qfi(), post.qfi_ideal()) != before  # not a stale value
+        assert post.qfi() == pytest.approx(qfi_mixed(200, S, p), rel=1e-13)
+        assert post.summary() == pytest.approx((post.map_S, post.pmax, post.mean_S, post.std_S),
+                                               rel=1e-12)
+        assert post.qfi_ideal() == pytest.approx(float(np.dot(p, qfi_pure(200, S))), rel=1e-13)
 
 
 def test_impossible_count_is_flagged_and_leaves_the_posterior_alone():

@@ -178,3 +178,33 @@ def test_bad_lab_arguments_raise_value_error_naming_them(kwargs: dict, name: str
                    pulse_period_s=args["pulse_period_s"])
     with pytest.raises(ValueError, match="n"):
         make_lab().fire_pulses(0)
+
+
+@pytest.mark.parametrize("lab_config", [
+    LabConfig(switch_settle_s=1e-6),
+    LabConfig(switch_settle_s=0.5 * PERIOD_S, switch_failure="late", switch_failure_prob=0.3,
+              switch_late_s=PERIOD_S, background_rate_hz=50.0)])
+def test_single_pulse_path_draws_and_returns_what_the_block_path_does(lab_config) -> None:
+    truth = DetectorModel(eta=0.6, dark_counts_per_gate=0.3, gate_s=GATE_S, afterpulse_prob=0.05,
+                          scatter_eps=0.002)
+    labs = [VirtualLab(ATOMS, DETECTOR, SimClock(), 7, pulse_period_s=PERIOD_S, times=False,
+                       lab=LabConfig(**{**lab_config.__dict__, "detector": truth}))
+            for _ in range(2)]
+    scalar, block = labs
+    fell_back = []
+    scalar.fire_pulses = lambda n: fell_back.append(n)  # the scalar path must not need it
+    runs: list[list] = [[], []]
+    rng = np.random.default_rng(3)
+    for _ in range(40):
+        for lab, out in zip(labs, runs, strict=True):
+            out.append(lab.new_shot())
+        for _ in range(8):
+            state = TC if rng.random() < 0.5 else ANTI  # sometimes forgets to switch
+            for lab in labs:
+                lab.switch.request(state)
+            runs[0].append(scalar.fire_pulse())
+            runs[1].append(block.fire_pulses(1).pulse(0))
+    assert not fell_back
+    assert runs[0] == runs[1]
+    assert scalar.clock.now() == block.clock.now()
+    assert sum(p.scattered for p in runs[0] if not isinstance(p, int)) > 0  # jumps happened
