@@ -28,12 +28,13 @@ from heralder.control.clock import Clock, WallClock
 from heralder.control.estimator_setup import new_policy, new_posterior
 from heralder.control.interfaces import AtomSource, PatternSwitch
 from heralder.control.live import live_snapshot
-from heralder.control.preflight import check_roles, run_versions
+from heralder.control.preflight import check_roles, gate_warning, run_versions
 from heralder.control.shot import ShotOutcome, ShotRunner
 from heralder.control.shotlog import ShotLog
 from heralder.control.snapshot import EngineEvent, EngineSnapshot, EngineState, HeraldSummary
 from heralder.errors import ConfigError, DataLossError, DeviceError, HeralderError
 from heralder.estimation.backend import resolve_backend
+from heralder.physics.cavity import recommended_gate_s
 from heralder.registry import DeviceContext, build_devices
 from heralder.storage.rundir import CONFIG_NAME, LOG_NAME, make_run_dir
 from heralder.storage.writer import RunWriter
@@ -237,6 +238,7 @@ class Engine:
             self._put(self._header(uid))
             self._put(self._devices_record())
             self._snapshot = replace(self._snapshot, run_dir=self.run_dir)
+            self._check_gate()
             self._set_state(EngineState.RUNNING)
         except BaseException as exc:
             self._startup_error = exc if isinstance(exc, HeralderError) else HeralderError(
@@ -319,6 +321,15 @@ class Engine:
                 self._config = updated_config(self._config, changes)
                 self._snapshot = replace(self._snapshot, shots_total=self._config.run.shots)
                 self._emit("parameter", f"parameters changed: {changes}", changes=changes)
+                if any(key.startswith("detector.") for key in changes):
+                    self._check_gate()
+
+    def _check_gate(self) -> None:
+        """Warn (event and run.log; the run goes on) when the gate is shorter than needed."""
+        message = gate_warning(self._config)
+        if message is not None:
+            self._emit("gate", message, "warning", gate_s=self._config.detector.gate_s,
+                       recommended_gate_s=recommended_gate_s(self._config.atoms))
 
     def _record_shot(self, outcome: ShotOutcome) -> None:
         herald = outcome.herald

@@ -1,4 +1,4 @@
-"""Check before a run that its devices fit its mode, and describe the software that records it."""
+"""Check before a run that its devices and settings fit; describe the software that records it."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from heralder import __version__
 from heralder.config import Config
 from heralder.control.interfaces import PatternSwitch, TagSource
 from heralder.errors import ConfigError
+from heralder.physics.cavity import recommended_gate_s
 
-__all__ = ["check_roles", "run_versions"]
+__all__ = ["check_roles", "gate_warning", "run_versions"]
 
 
 def run_versions() -> dict[str, str]:
@@ -40,3 +41,18 @@ def check_roles(config: Config, devices: dict[str, Any]) -> None:
     if config.estimator.use_arrival_times and "tagger" not in devices:
         raise ConfigError("use_arrival_times needs a time tagger",
                           key="estimator.use_arrival_times")
+
+
+def gate_warning(config: Config) -> str | None:
+    """Return a warning if ``[detector] gate_s`` is shorter than the cascade of ``[atoms]`` needs.
+
+    A gate that closes before the slowest likely pulse has emitted loses its late photons, so the
+    counts, and the heralded S, are biased low. ``None`` when the gate is long enough
+    (:func:`heralder.physics.cavity.recommended_gate_s`).
+    """
+    gate_s, needed_s = config.detector.gate_s, recommended_gate_s(config.atoms)
+    if gate_s >= needed_s:
+        return None
+    return (f"detector.gate_s = {gate_s:.3g} s is shorter than the {needed_s:.3g} s the atoms' "
+            "cascade needs (recommended_gate_s): late photons miss the gate and heralds are "
+            "biased low")

@@ -235,3 +235,21 @@ def test_missed_deadlines_take_the_configured_action_and_are_recorded(make_confi
         assert late[~stop].all()
     assert any(e.kind == "deadline_miss" for e in engine.drain_events(10000))
     assert replay_run(engine.run_dir).ok
+
+
+def test_a_gate_shorter_than_the_cascade_warns_and_the_run_goes_on(make_config):
+    from heralder.control.preflight import gate_warning
+    from heralder.physics.cavity import recommended_gate_s
+
+    assert gate_warning(make_config()) is None  # 4 ms covers N = 100 at the paper preset
+    config = make_config(run={"shots": 2}, detector={"gate_s": 1e-4})
+    needed_s = recommended_gate_s(config.atoms)
+    engine = run_engine(config)
+    assert engine.snapshot().state is EngineState.FINISHED and len(engine.heralds) == 2
+    gate = [e for e in engine.drain_events() if e.kind == "gate"]
+    assert len(gate) == 1 and gate[0].level == "warning"
+    assert "0.0001 s" in gate[0].message and f"{needed_s:.3g} s" in gate[0].message
+    assert gate[0].data == {"gate_s": 1e-4, "recommended_gate_s": needed_s}
+    log = (Path(engine.run_dir) / "run.log").read_text()
+    assert f"WARNING heralder.run: {gate[0].message}" in log
+    assert any(r.get("kind") == "gate" for r in journal(engine) if r["type"] == "event")
