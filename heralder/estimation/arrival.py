@@ -114,8 +114,12 @@ def log_likelihood_times_one(times_s: np.ndarray, gate_s: float, S: int, pulse: 
         alpha = alpha / total
         alive_from = max(t, alive_from) + dead_time_s
     tail_s = max(gate_s - alive_from, 0.0)
+    # Each photon still to come goes unregistered: (1−η')^(k−j), exactly 1 at j = k (also
+    # at η' = 1, where 0·log 0 would give NaN).
+    missing = k - np.arange(k + 1)
+    log_survive = np.full(k + 1, -dark_rate_hz * tail_s)
     with np.errstate(divide="ignore"):
-        log_survive = (k - np.arange(k + 1)) * np.log1p(-eta) - dark_rate_hz * tail_s
+        log_survive[missing > 0] += missing[missing > 0] * np.log1p(-eta)
     with np.errstate(divide="ignore"):
         terms = np.log(alpha) + log_survive
     top = terms.max()
