@@ -27,7 +27,7 @@ from heralder.config import Config, dump_config, updated_config
 from heralder.control.clock import Clock, WallClock
 from heralder.control.estimator_setup import new_policy, new_posterior
 from heralder.control.interfaces import AtomSource, PatternSwitch
-from heralder.control.live import live_snapshot
+from heralder.control.live import latency_percentiles, live_snapshot
 from heralder.control.preflight import check_roles, gate_warning, run_versions
 from heralder.control.shot import ShotOutcome, ShotRunner
 from heralder.control.shotlog import ShotLog
@@ -52,6 +52,7 @@ CHANGEABLE_SECTIONS = ("policy.", "estimator.", "detector.", "run.shots",
                        "engine.on_device_error", "storage.posterior_stride")
 _PUBLISH_EVERY_S = 0.02
 _LIVE_LATENCIES = 2000  # the live view's latency percentiles cover the latest decisions
+_LATENCY_EVERY_S = 0.5
 _LOG_LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
 
@@ -97,6 +98,7 @@ class Engine:
         self.latencies_s: collections.deque[float] = collections.deque(maxlen=100_000)
         self._recent_latencies_s: collections.deque[float] = collections.deque(
             maxlen=_LIVE_LATENCIES)
+        self._latency_mark = (-float("inf"), (0.0, 0.0))  # (when, (p50, p99))
         self.error: BaseException | None = None
         self._writer: RunWriter | None = None
         self._writer_failed = False
@@ -184,12 +186,12 @@ class Engine:
         event = EngineEvent(kind, message, level, self._run_time(), data)
         with self._events_lock:
             self._events.append(event)
+        if kind == "herald":  # already stored in full with its shot: observers only
+            return
         if self._writer is not None and not (self._writer_failed or self._writer_closed):
             self._put({"type": "event", "t_s": event.t_s, "kind": kind, "level": level,
                        "message": message, "data": data})
-        # Heralds are in the journal; run.log keeps what a person reads (one flush each).
-        log.log(logging.DEBUG if kind == "herald" else _LOG_LEVELS.get(level, logging.INFO),
-                message)
+        log.log(_LOG_LEVELS.get(level, logging.INFO), message)
 
     def _run_time(self) -> float:
         return self.clock.now() - self._t0_s
@@ -363,9 +365,15 @@ class Engine:
         self._rate_mark = (t_now, pulses_now)
         self._snapshot = live_snapshot(
             self._snapshot, shot_log, posterior, n_atoms=self._config.atoms.n_atoms,
-            pulses_total=pulses_now, pulses_per_s=rate,
-            latencies_s=self._recent_latencies_s,
+            pulses_total=pulses_now, pulses_per_s=rate, latency_pcts_s=self._latency_pcts(now),
             true_s=getattr(self.context.shared.get("lab"), "true_s", None), **self._counters)
+
+    def _latency_pcts(self, now: float) -> tuple[float, float]:
+        """Return the recent decision latencies' (p50, p99), recomputed at most every 0.5 s
+        (a percentile costs far more than the rest of a live snapshot)."""
+        if now - self._latency_mark[0] >= _LATENCY_EVERY_S:
+            self._latency_mark = (now, latency_percentiles(self._recent_latencies_s))
+        return self._latency_mark[1]
 
     def _fault(self, exc: DeviceError, shot: int) -> None:
         """Record a device fault; make the hardware safe; stop or reopen as configured."""

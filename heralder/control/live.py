@@ -11,13 +11,24 @@ import numpy as np
 from heralder.control.shotlog import ShotLog
 from heralder.control.snapshot import EngineSnapshot
 
-__all__ = ["live_snapshot"]
+__all__ = ["latency_percentiles", "live_snapshot"]
+
+
+def latency_percentiles(latencies_s: Sequence[float]) -> tuple[float, float]:
+    """Return the 50th and 99th percentiles of ``latencies_s`` (zeros when empty)."""
+    if not latencies_s:
+        return 0.0, 0.0
+    p50, p99 = np.percentile(np.fromiter(latencies_s, float, len(latencies_s)), (50, 99))
+    return float(p50), float(p99)
 
 
 def live_snapshot(previous: EngineSnapshot, shot_log: ShotLog, posterior: Any, *, n_atoms: int,
-                  pulses_total: int, pulses_per_s: float, latencies_s: Sequence[float],
+                  pulses_total: int, pulses_per_s: float, latency_pcts_s: tuple[float, float],
                   true_s: int | None, **counters: int) -> EngineSnapshot:
-    """Return ``previous`` updated with the current shot (arrays copied, never shared)."""
+    """Return ``previous`` updated with the current shot (arrays copied, never shared).
+
+    ``latency_pcts_s`` are the decision latencies' (p50, p99), see :func:`latency_percentiles`.
+    """
     cols = shot_log.columns
     summary = cols["posterior"]
     n2 = float(n_atoms) ** 2
@@ -25,11 +36,9 @@ def live_snapshot(previous: EngineSnapshot, shot_log: ShotLog, posterior: Any, *
     last = shot_log.n_pulses - 1
     times = [t for t, k in zip(photons["times_s"], photons["pulse_index"], strict=True)
              if k == last]
-    lat = np.fromiter(latencies_s, dtype=float, count=len(latencies_s))
-    p50, p99 = np.percentile(lat, (50, 99)) if lat.size else (0.0, 0.0)
     return replace(
         previous, shot=shot_log.shot, pulses_total=pulses_total, pulses_per_s=pulses_per_s,
-        latency_p50_s=float(p50), latency_p99_s=float(p99),
+        latency_p50_s=latency_pcts_s[0], latency_p99_s=latency_pcts_s[1],
         counts=np.array(cols["pulses"]["counts"], dtype=np.int64),  # copies: the log grows
         states=tuple("tc" if s == 0 else "anti_tc" for s in cols["pulses"]["state"]),
         posterior_s=np.array(posterior.S), posterior_p=np.array(posterior.p),
