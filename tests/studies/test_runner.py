@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from heralder.cli import main
+from heralder.studies.cluster import open_client
 from heralder.studies.kinds import KINDS, StudyKind
 from heralder.studies.runner import execute_task, run_sweep
 from heralder.studies.store import finished_tasks
@@ -42,18 +43,25 @@ def _run(sweep_path, out, *extra: str) -> int:
 
 def test_policy_records_are_bit_identical_on_one_and_two_workers(write_sweep, tmp_path,
                                                                  records, capsys):
-    path = write_sweep(POLICY_SWEEP)
-    assert _run(path, tmp_path / "w1", "--workers", "1") == 0
-    assert "Dask dashboard: http" in capsys.readouterr().err
-    assert _run(path, tmp_path / "w2", "--workers", "2") == 0
+    sweep = load_sweep(write_sweep(POLICY_SWEEP))
+    with open_client(workers=2) as client:
+        assert "Dask dashboard: http" in capsys.readouterr().err
+        assert len(client.scheduler_info()["workers"]) == 2
+        outcome = run_sweep(sweep, tmp_path / "w2", client=client, progress=False)
+        assert outcome.written == 4 and not outcome.failures
+        client.cluster.scale(1)  # the same cluster cut down to one worker
+        client.wait_for_workers(1, timeout=60)
+        deadline = time.monotonic() + 60
+        while len(client.scheduler_info()["workers"]) > 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(client.scheduler_info()["workers"]) == 1
+        run_sweep(sweep, tmp_path / "w1", client=client, progress=False)
     one, two = records(tmp_path / "w1"), records(tmp_path / "w2")
     assert len(one) == 8 and list(one["trial"]) == [0, 1, 2, 3] * 2
     assert {"n_atoms", "eta", "cap", "counts_b_switches", "counts_a_wrong"} <= set(one.columns)
     pd.testing.assert_frame_equal(one, two, check_exact=True)
     assert one["counts_a_switches"].eq(29).all()  # the fixed-30 policy: 29 switches
     assert one["counts_b_switches"].nunique() > 1  # trials are not copies of one another
-    assert (tmp_path / "w1" / "policy_study.png").stat().st_size > 10_000
-    assert "| N | η |" in (tmp_path / "w1" / "policy_study.md").read_text()
 
 
 def test_killed_study_resumes_to_the_uninterrupted_records(write_sweep, tmp_path, records):
@@ -155,3 +163,15 @@ def test_batch_job_script_carries_the_cluster_table(system):
     else:
         for line in ("#PBS -q short", "#PBS -A qlab", "walltime=00:30:00", "ncpus=4"):
             assert line in script
+
+
+def test_policy_kind_writes_its_report_from_a_sweep_file(write_sweep, tmp_path, capsys):
+    text = POLICY_SWEEP.replace("trials = 4", "trials = 2").replace("[params]\n",
+                                                                    "[params]\ntimes = true\n")
+    out = tmp_path / "out"
+    assert _run(write_sweep(text), out, "--workers", "0") == 0
+    table = (out / "policy_study.md").read_text()
+    assert "| 100 | 0.9 | times | (b) pmax>=0.99 | 2 |" in table
+    assert (out / "policy_study.png").stat().st_size > 10_000
+    assert "fewer switches" in capsys.readouterr().out
+    assert not (out / "summary.png").exists()  # the kind's figure replaces the generic one
