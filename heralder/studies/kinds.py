@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["KINDS", "StudyKind", "get_kind"]
+__all__ = ["KINDS", "Record", "StudyKind", "get_kind"]
 
 #: Record of one trial: column name -> scalar.
 Record = dict[str, float | int | bool]

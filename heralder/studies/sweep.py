@@ -54,7 +54,7 @@ class StudySection:
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
-            raise ValueError(f"kind: unknown study '{self.kind}' "
+            raise ValueError(f"kind '{self.kind}' is not a known study "
                              f"(known: {', '.join(sorted(KINDS))})")
         if self.trials < 1:
             raise ValueError(f"trials must be >= 1, got {self.trials}")

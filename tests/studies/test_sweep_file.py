@@ -47,7 +47,8 @@ def test_cluster_table_is_read(write_sweep):
 
 
 @pytest.mark.parametrize(("old", "new", "expected"), [
-    ('kind = "dark"', 'kind = "nope"', ":2: study.kind: kind: unknown study 'nope'"),
+    ('kind = "dark"', 'kind = "nope"',
+     ":2: study.kind: kind 'nope' is not a known study (known: dark, policy"),
     ("[grid]\n", "[grid]\ncolour = [1]\n", ":11: grid.colour: unknown key 'colour'"),
     ("dark_counts_per_gate = [0.01, 0.1]", "dark_counts_per_gate = []",
      ":11: grid.dark_counts_per_gate: 'dark_counts_per_gate' has no values"),
