@@ -110,7 +110,7 @@ def test_existing_results_need_resume_and_the_same_sweep(write_sweep, tmp_path, 
 
 
 def test_example_sweep_is_the_counts_only_policy_grid():
-    sweep = load_sweep(Path(__file__).parents[2] / "examples" / "sweep_policy_counts.toml")
+    sweep = load_sweep(Path(__file__).parents[2] / "examples" / "sweeps" / "policy_counts.toml")
     assert sweep.kind == "policy" and len(sweep.points) == 12
     assert {p.trials for p in sweep.points} == {200}
     assert not any(p.params.times for p in sweep.points)
