@@ -18,12 +18,15 @@ same code runs as plain Python otherwise (slowly).
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from heralder.config import AtomsConfig
 from heralder.control.records import SwitchState
+from heralder.physics.cavity import cavity_parameters, likely_spin_range
 from heralder.physics.exact_dynamics import AtomCavity, check_spin, ladder_start
 
 try:
@@ -33,7 +36,9 @@ except ImportError:  # pragma: no cover - exercised only without the `fast` extr
         """Return the function unchanged (numba is not installed)."""
         return lambda func: func
 
-__all__ = ["ExactPulse", "ExactSampler"]
+__all__ = ["AUTO_MAX_Y", "ExactPulse", "ExactSampler", "sampler_for_lab"]
+
+_log = logging.getLogger(__name__)
 
 _KRYLOV = 8  # largest Krylov subspace per restart
 _TOL = 1e-10  # error allowed on the propagated state (norm 1 at each photon's start)
@@ -295,3 +300,35 @@ class ExactSampler:
         n = int(np.searchsorted(np.cumsum(weights) / weights.sum(), rng.random(), side="right"))
         q = (q0 - emitted) - min(n, weights.size - 1)
         return ExactPulse(times[:emitted].copy(), sign * q)
+
+
+#: Largest y = λ√(S(S+1))/(κ/2) at which ``dynamics = "auto"`` keeps the cascade (≲ 1 % timing).
+AUTO_MAX_Y = 0.3
+
+
+def sampler_for_lab(atoms: AtomsConfig, dynamics: str) -> ExactSampler | None:
+    """Return the exact sampler a virtual lab should use, or ``None`` for the cascade.
+
+    ``"auto"`` picks exact dynamics when y = λ√(S(S+1))/(κ/2) exceeds ``AUTO_MAX_Y`` at the
+    largest likely S (or at ``fixed_s``) for either polarisation, and logs that once per lab.
+
+    Raises
+    ------
+    ValueError
+        If ``dynamics`` is not ``"cascade"``, ``"exact"`` or ``"auto"``.
+    """
+    if dynamics not in ("cascade", "exact", "auto"):
+        raise ValueError(f"dynamics must be 'cascade', 'exact' or 'auto', got {dynamics!r}")
+    if dynamics == "cascade":
+        return None
+    params = cavity_parameters(atoms)
+    if dynamics == "auto":
+        s_hi = atoms.fixed_s if atoms.fixed_s is not None else likely_spin_range(atoms.n_atoms)[1]
+        y = float(params.max_x(s_hi))
+        if y <= AUTO_MAX_Y * (1.0 + 1e-9):  # the bad-cavity preset sits exactly at the bound
+            return None
+        _log.info("dynamics = auto: exact atom-cavity photon times (y = %.3g > %.2g at S = %d; "
+                  "the bad-cavity cascade is outside its validity)", y, AUTO_MAX_Y, s_hi)
+    return ExactSampler(AtomCavity.from_cavity(params, SwitchState.TC),
+                        AtomCavity.from_cavity(params, SwitchState.ANTI_TC),
+                        n_atoms=atoms.n_atoms)

@@ -13,10 +13,10 @@ from heralder.control.records import SwitchState
 from heralder.physics.exact_dynamics import emission_moments, emission_profile
 
 CASES = [
-    (5, 0.5, SwitchState.TC, 0, 3000),
-    (5, 2.0, SwitchState.ANTI_TC, -5, 3000),
-    (20, 0.5, SwitchState.TC, 0, 1000),
-    (20, 2.0, SwitchState.TC, 0, 1000),
+    (5, 0.5, SwitchState.TC, 0, 2000),
+    (5, 2.0, SwitchState.ANTI_TC, -5, 1500),
+    (20, 0.5, SwitchState.TC, 0, 600),
+    (20, 2.0, SwitchState.TC, 0, 600),
 ]
 
 
@@ -24,7 +24,7 @@ def _chi2_pvalue(samples: np.ndarray, grid: np.ndarray, cdf: np.ndarray, bins: i
     """Return the χ² p-value of ``samples`` against a CDF tabulated on ``grid``.
 
     Bin edges are grid points near the CDF's deciles, so the expected counts are exact values of
-    the tabulated CDF (no interpolation); the tail beyond the grid is one more bin.
+    the tabulated CDF (no interpolation); everything after the last edge is the last bin.
     """
     idx = np.unique(np.searchsorted(cdf, np.linspace(0, 1, bins + 1)[1:-1]))
     edges = grid[idx]
@@ -44,10 +44,10 @@ def test_sampler_matches_solver(S, x, state, m_start, n_pulses, model_at_x):
     times = np.stack([sampler.sample(S, m_start, state, rng).times_s for _ in range(n_pulses)])
     k = times.shape[1]
     moments = emission_moments(model, S, state=state, m_start=m_start)
-    horizon = moments.duration_mean_s + 15.0 * math.sqrt(moments.duration_var_s2)
-    grid = np.linspace(0.0, horizon, 600)
+    horizon = moments.duration_mean_s + 4.0 * math.sqrt(moments.duration_var_s2)
+    grid = np.linspace(0.0, horizon, 300)
     profile = emission_profile(model, S, grid, state=state, m_start=m_start)
-    assert profile.photon_cdf[-1, -1] > 1.0 - 1e-6  # the grid holds the whole pulse
+    assert profile.photon_cdf[-1, -1] > 0.95  # every decile edge lies on the grid
     for j in (0, k // 2, k - 1):  # first, middle and last photon: one independent draw per pulse
         assert _chi2_pvalue(times[:, j], grid, profile.photon_cdf[j]) > 1e-3, f"photon {j + 1}"
     # Mean emission time of every photon, and the duration's mean and variance.
