@@ -26,6 +26,7 @@ __all__ = ["JOURNAL_NAME", "RunWriter", "WriterStats"]
 JOURNAL_NAME = "journal.jsonl"
 _STOP = object()
 _MAX_GROUP = 512
+_POLL_FRACTION = 0.25  # of gather_s, between polls of the queue while gathering a group
 
 
 @dataclass(frozen=True)
@@ -147,13 +148,18 @@ class RunWriter:
             while True:
                 group = [self._queue.get()]
                 # Gather for a moment: fewer, larger groups mean fewer fsyncs and fewer GIL
-                # hand-offs that would stall the engine thread.
+                # hand-offs that would stall the engine thread. Poll, sleeping in between, rather
+                # than wait on the queue: every put wakes a waiting thread, which then takes the
+                # GIL from the engine once per record.
                 until = time.monotonic() + self._gather_s
                 while len(group) < _MAX_GROUP and group[-1] is not _STOP:
                     try:
-                        group.append(self._queue.get(timeout=max(0.0, until - time.monotonic())))
+                        group.append(self._queue.get_nowait())
                     except queue.Empty:
-                        break
+                        left_s = until - time.monotonic()
+                        if left_s <= 0:
+                            break
+                        time.sleep(min(left_s, _POLL_FRACTION * self._gather_s))
                 stop = any(r is _STOP for r in group)
                 records = [r for r in group if r is not _STOP]
                 self.journal.append(records)
