@@ -8,15 +8,17 @@ after each event, closed-form tail), organised for speed:
   the exit rates rise to one peak and fall), not the global maximum;
 * each Poisson term's support shrinks as the Poisson weight still to come falls, and the sum
   stops once the bound on the rest is below ``_STOP_TOL`` of the mass (the reference's level);
+* Poisson terms go in pairs, one sweep over the band per pair (the odd term is recomputed in
+  registers, never stored);
 * the hot loops use unsigned indices (no negative-index checks) so that LLVM vectorises them,
   and work buffers are allocated once per call, sized for the largest candidate.
 
-States and term entries are dropped only below ``_DROP_TOL`` (1e-300) of the vector's mass, at
-the edge of double precision. A relative cut such as 1e-18 (on states, term entries or the
-sum's rest) would halve the cost but is not safe: a ladder state holding 1e-30 of the mass now
-can carry the whole likelihood later (a candidate S that needs dark counts, or η near 1 where
-only the last state survives the gate); such cuts moved log L by up to 3 nats on randomized
-records like those of tests/estimation/test_arrival_speed_paths.py.
+What is dropped is below ``_DROP_TOL`` (1e-300) of the vector's mass, i.e. at the edge of double
+precision. A relative cut such as 1e-18 (for
+states, term entries or the sum's rest) would halve the cost but is not safe: a ladder state
+that is 1e-30 of the mass now can carry the whole likelihood later (a candidate S that needs
+dark counts, or η near 1 where only the last state survives the gate); such cuts moved log L
+by up to 3 nats on randomized records like those of tests/estimation/test_arrival_speed_paths.py.
 
 Importing this module raises ImportError without numba (see backend.py).
 """
@@ -58,13 +60,42 @@ def _term(src, dst, alpha, lo, hi, weight, diag, sup):
     return mass
 
 
+@numba.njit(cache=True, fastmath=_FAST, inline="always")
+def _two_terms(src, dst, alpha, lo, hi, w1, w2, diag, sup):
+    """Write dst = src·P² on states lo..hi, add w1·src·P + w2·src·P² to α and return the
+    masses of src·P and src·P² (src·P is recomputed, never stored: one sweep, not two)."""
+    # States lo and lo + 1 by hand (src is zero below lo).
+    t1_lo = src[lo] * diag[lo]
+    t2 = t1_lo * diag[lo]
+    dst[lo] = t2
+    alpha[lo] += w1 * t1_lo + w2 * t2
+    m1, m2 = t1_lo, t2
+    if hi > lo:
+        t1 = src[lo + 1] * diag[lo + 1] + src[lo] * sup[lo]
+        t2 = t1 * diag[lo + 1] + t1_lo * sup[lo]
+        dst[lo + 1] = t2
+        alpha[lo + 1] += w1 * t1 + w2 * t2
+        m1 += t1
+        m2 += t2
+    two = np.uint64(2)
+    for j in range(np.uint64(lo) + two, np.uint64(hi) + _ONE):
+        prev1 = src[j - _ONE] * diag[j - _ONE] + src[j - two] * sup[j - two]
+        t1 = src[j] * diag[j] + src[j - _ONE] * sup[j - _ONE]
+        t2 = t1 * diag[j] + prev1 * sup[j - _ONE]
+        dst[j] = t2
+        alpha[j] += w1 * t1 + w2 * t2
+        m1 += t1
+        m2 += t2
+    return m1, m2
+
+
 @numba.njit(cache=True, fastmath=_FAST)
 def _chunk(alpha, lo, hi, top, terms, lam, diag, sup, a, b):
     """Replace α (band [lo, hi]) by α·Σ_{m ≤ terms} Poisson(m; λ)·P^m on states lo..top.
 
     Returns the highest state any term reached and the propagated mass. An entry x of term m
     adds at most x·Σ_{p>m} Poisson(p; λ) to the result (P is sub-stochastic), so it leaves the
-    term's support once that is below _DROP_TOL of the mass so far.
+    term's support once that is below _DROP_TOL of the mass so far. Terms go in pairs.
     """
     weight = math.exp(-lam)
     mass = 0.0
@@ -77,15 +108,25 @@ def _chunk(alpha, lo, hi, top, terms, lam, diag, sup, a, b):
         alpha[j] = 0.0
     out_mass = weight * mass
     t_lo, t_hi, reached = lo, hi, hi
-    for m in range(1, terms + 1):
-        if t_hi < top:
-            t_hi += 1
-            a[t_hi] = 0.0
+    m = 0
+    while m < terms:
+        step = 2 if m + 2 <= terms else 1
+        for _ in range(step):
+            if t_hi < top:
+                t_hi += 1
+                a[t_hi] = 0.0
         reached = max(reached, t_hi)
-        weight *= lam / m
-        mass = _term(a, b, alpha, t_lo, t_hi, weight, diag, sup)
+        if step == 2:
+            w1 = weight * lam / (m + 1)
+            weight = w1 * lam / (m + 2)
+            m1, mass = _two_terms(a, b, alpha, t_lo, t_hi, w1, weight, diag, sup)
+            out_mass += w1 * m1 + weight * mass
+        else:
+            weight *= lam / (m + 1)
+            mass = _term(a, b, alpha, t_lo, t_hi, weight, diag, sup)
+            out_mass += weight * mass
+        m += step
         a, b = b, a  # a holds the newest term
-        out_mass += weight * mass
         # The rest of the Poisson weights falls geometrically once m + 1 > λ.
         ratio = lam / (m + 1)
         rest = weight * ratio / (1.0 - ratio) if ratio < 0.5 else 1.0
