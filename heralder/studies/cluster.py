@@ -16,6 +16,7 @@ import contextlib
 import logging
 import os
 import re
+import shutil
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -27,6 +28,7 @@ __all__ = ["BATCH_SYSTEMS", "INSTALL_HINT", "jobqueue_cluster", "open_client"]
 
 INSTALL_HINT = "pip install 'heralder[studies]'"
 BATCH_SYSTEMS = ("slurm", "pbs")
+_SUBMIT = {"slurm": "sbatch", "pbs": "qsub"}
 _ADDRESS = re.compile(r"(tcp|tls|inproc|ucx)://[^\s:/]+(:\d+)?")
 
 
@@ -67,8 +69,8 @@ def open_client(*, workers: int | None = None, scheduler: str | None = None,
     Raises
     ------
     ConfigError
-        If the scheduler address is malformed or unreachable within ``timeout_s``, or
-        ``workers`` < 0.
+        If the scheduler address is malformed or unreachable within ``timeout_s``, the batch
+        system's submit command is missing, or ``workers`` < 0.
     HeralderError
         If Dask (the ``studies`` extra) is not installed.
     """
@@ -92,6 +94,9 @@ def open_client(*, workers: int | None = None, scheduler: str | None = None,
     else:
         if cluster is not None:
             section = section or ClusterSection()
+            if shutil.which(_SUBMIT[cluster]) is None:  # else the jobs fail and nothing starts
+                raise ConfigError(f"--cluster {cluster}: {_SUBMIT[cluster]} is not on PATH; run "
+                                  "this on a login node of the cluster")
             owned = jobqueue_cluster(cluster, section)
             owned.scale(jobs=section.jobs)
             # Tasks start when the batch system starts the jobs (maybe after a queue wait).

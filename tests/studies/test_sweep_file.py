@@ -87,6 +87,17 @@ def test_bad_scheduler_is_one_line_and_writes_nothing(write_sweep, tmp_path, cap
     assert not out.exists()
 
 
+@pytest.mark.parametrize(("system", "command"), [("slurm", "sbatch"), ("pbs", "qsub")])
+def test_cluster_without_its_batch_system_is_one_line(write_sweep, tmp_path, capsys, monkeypatch,
+                                                      system, command):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no sbatch/qsub here
+    out = tmp_path / "out"
+    assert main(["study", "run", str(write_sweep(DARK)), "--cluster", system, "--out",
+                 str(out)]) == 2
+    assert f"--cluster {system}: {command} is not on PATH" in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_missing_dask_says_how_to_install(write_sweep, tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "distributed", None)
     out = tmp_path / "out"
