@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 from heralder.gui.app import simulated_config
 from heralder.gui.main_window import MainWindow
 from heralder.gui.settings_form import FIELDS, THRESHOLD_KEYS, config_value, parse_text
@@ -127,3 +128,16 @@ def test_device_check_failure_is_shown_per_device(qtbot, scripted):
     state, message = window.setup.device_state("counter")
     assert state == "FAILED" and message
     assert "device check failed: counter" in window.notice.label.text()
+
+
+def test_arrival_times_fill_a_histogram_when_tags_exist(qtbot, scripted):
+    window = make_window(qtbot, scripted)
+    plots = window.plots
+    assert "no time tags" in plots.arrival_plot.titleLabel.text
+    times_s = np.array([1e-6, 2e-6, 2.5e-6, 9e-6])
+    for pulses_total in (1, 2):
+        plots.show_snapshot(EngineSnapshot(pulses_total=pulses_total, arrival_times_s=times_s))
+    edges, counts = plots.arrivals.getData()
+    assert counts.sum() == 2 * len(times_s)
+    assert edges[0] == pytest.approx(1e-6) and edges[-1] == pytest.approx(9e-6)
+    assert plots.arrival_plot.titleLabel.text == "Photon arrival times within a pulse"
