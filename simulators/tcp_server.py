@@ -71,7 +71,7 @@ class EmulatorServer:
             thread.start()
 
     def _session(self, conn: socket.socket) -> None:
-        self.emulator.new_session()
+        pending = bytearray()  # this client's half-received command, dropped when it leaves
         with conn:
             conn.settimeout(_POLL_S)
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -84,7 +84,7 @@ class EmulatorServer:
                     return
                 if not data:
                     return  # the client went away; a half-received command is dropped
-                for output in self.emulator.feed(data):
+                for output in self.emulator.feed(data, pending):
                     if output.delay_s and self._stop.wait(output.delay_s):
                         return
                     try:

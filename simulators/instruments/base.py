@@ -74,19 +74,30 @@ class Emulator:
         with self._lock:
             self._buffer.clear()
 
-    def feed(self, data: bytes) -> list[Output]:
-        """Consume received bytes and return the replies of every complete command."""
+    def feed(self, data: bytes, pending: bytearray | None = None) -> list[Output]:
+        """Consume received bytes and return the replies of every complete command.
+
+        Parameters
+        ----------
+        data
+            Bytes just received.
+        pending
+            The half-received command of one client session, kept by that session (so a client
+            that vanishes mid-command can never complete another client's command); ``None``
+            uses the emulator's own buffer (a single in-process connection).
+        """
         outputs: list[Output] = []
         with self._lock:
-            self._buffer += data
+            buffer = self._buffer if pending is None else pending
+            buffer += data
             while True:
-                cut = next((i for i, b in enumerate(self._buffer) if b in self.terminators), -1)
+                cut = next((i for i, b in enumerate(buffer) if b in self.terminators), -1)
                 if cut < 0:
-                    if len(self._buffer) > MAX_LINE_BYTES:
-                        self._buffer.clear()
+                    if len(buffer) > MAX_LINE_BYTES:
+                        buffer.clear()
                     return outputs
-                line = bytes(self._buffer[:cut])
-                del self._buffer[: cut + 1]
+                line = bytes(buffer[:cut])
+                del buffer[: cut + 1]
                 if not line.strip():
                     continue  # the LF of a CR LF pair, or an empty line
                 outputs.extend(self._one_command(line))
