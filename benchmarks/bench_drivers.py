@@ -12,15 +12,14 @@ import socket
 import socketserver
 import threading
 
-from heralder.simulators.emulate import warm_up
-from heralder.simulators.instruments.catalog import make_emulator
-from heralder.simulators.tcp_server import EmulatorServer
-
 from heralder.bench import BenchResult, compare, time_call
 from heralder.config import config_from_dict
 from heralder.control.clock import SimClock
 from heralder.control.records import SwitchState
 from heralder.registry import DeviceContext, build_devices
+from heralder.simulators.emulate import warm_up
+from heralder.simulators.instruments.catalog import make_emulator
+from heralder.simulators.tcp_server import EmulatorServer
 
 #: A software-switched pulse must cost far less than an LC retarder's ~30 ms settle.
 CYCLE_TARGET_S = 5e-3

@@ -15,7 +15,6 @@ import time
 import tracemalloc
 
 import numpy as np
-from heralder.simulators.exact_sampler import ExactSampler
 from scipy.linalg import expm
 
 from heralder.bench import BenchResult, compare
@@ -27,6 +26,7 @@ from heralder.physics.exact_dynamics import (
     emission_profile,
     manifold_hamiltonian,
 )
+from heralder.simulators.exact_sampler import ExactSampler
 
 S_BENCH = 100
 

@@ -14,14 +14,14 @@ import statistics
 import tempfile
 import time
 
-from heralder.gui.app import SCREENSHOT_SIZE, application, simulated_config
-from heralder.gui.bridge import default_engine_factory
-from heralder.gui.main_window import MainWindow
-from heralder.gui.timing import StallMeter
 from PyQt6.QtCore import QEventLoop, QTimer
 
 from heralder.bench import BenchResult, compare
 from heralder.config import Config, updated_config
+from heralder.gui.app import SCREENSHOT_SIZE, application, simulated_config
+from heralder.gui.bridge import default_engine_factory
+from heralder.gui.main_window import MainWindow
+from heralder.gui.timing import StallMeter
 
 _TIMEOUT_S = 600.0
 _STALL_LIMIT_S = 0.050

@@ -16,7 +16,6 @@ import time
 import tracemalloc
 
 import numpy as np
-from heralder.simulators.lab import VirtualLab
 
 from heralder.bench import BenchResult
 from heralder.config import AtomsConfig, LabConfig
@@ -25,6 +24,7 @@ from heralder.control.records import SwitchState
 from heralder.estimation.detector import DetectorModel
 from heralder.physics import cascade_rates
 from heralder.physics.cavity import cascade_gammas_per_s, recommended_gate_s
+from heralder.simulators.lab import VirtualLab
 
 N_ATOMS = 10_000
 PULSES_PER_SHOT = 100

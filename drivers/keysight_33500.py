@@ -38,12 +38,11 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from heralder.drivers.base import TransportDriver, check_number, check_settings, check_state
-from heralder.drivers.scpi import exchange, parse_scpi_bool, parse_scpi_float
-
 from heralder.config import DeviceConfig
 from heralder.control.clock import Clock, WallClock
 from heralder.control.records import SwitchAck, SwitchState
+from heralder.drivers.base import TransportDriver, check_number, check_settings, check_state
+from heralder.drivers.scpi import exchange, parse_scpi_bool, parse_scpi_float
 from heralder.errors import DeviceProtocolError
 
 __all__ = ["Keysight33500", "from_config"]

@@ -27,12 +27,12 @@ import time
 from typing import Any
 
 import numpy as np
-from heralder.drivers.base import TransportDriver, check_count, check_number, check_settings
-from heralder.drivers.scpi import check_errors, exchange, parse_scpi_float, read_definite_block
 
 from heralder.config import DeviceConfig
 from heralder.control.clock import Clock, WallClock
 from heralder.control.records import CountBlock, CounterSettings
+from heralder.drivers.base import TransportDriver, check_count, check_number, check_settings
+from heralder.drivers.scpi import check_errors, exchange, parse_scpi_float, read_definite_block
 from heralder.errors import DeviceError, DeviceProtocolError, DeviceTimeout
 
 __all__ = ["Keysight53230A", "from_config", "parse_readings"]

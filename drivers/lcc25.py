@@ -31,11 +31,10 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from heralder.drivers.base import TransportDriver, check_number, check_settings, check_state
-
 from heralder.config import DeviceConfig
 from heralder.control.clock import Clock, WallClock
 from heralder.control.records import SwitchAck, SwitchState
+from heralder.drivers.base import TransportDriver, check_number, check_settings, check_state
 from heralder.errors import DeviceProtocolError
 
 __all__ = ["LCC25", "from_config", "parse_exchange"]

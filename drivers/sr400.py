@@ -28,11 +28,11 @@ import time
 from typing import Any
 
 import numpy as np
-from heralder.drivers.base import TransportDriver, check_count, check_number, check_settings
 
 from heralder.config import DeviceConfig
 from heralder.control.clock import Clock, WallClock
 from heralder.control.records import CountBlock, CounterSettings
+from heralder.drivers.base import TransportDriver, check_count, check_number, check_settings
 from heralder.errors import DeviceError, DeviceProtocolError, DeviceTimeout
 
 __all__ = ["SR400", "from_config"]

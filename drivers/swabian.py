@@ -32,11 +32,11 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
-from heralder.drivers.base import check_number, check_settings
 
 from heralder.config import DeviceConfig
 from heralder.control.clock import Clock, WallClock
 from heralder.control.records import DeviceSnapshot, TagBlock
+from heralder.drivers.base import check_number, check_settings
 from heralder.errors import DeviceDisconnected, DeviceError, DeviceProtocolError, DeviceTimeout
 
 __all__ = ["SwabianTagger", "from_config", "load_api"]

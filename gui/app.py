@@ -8,14 +8,14 @@ import traceback
 from pathlib import Path
 from types import TracebackType
 
-from heralder.gui.bridge import EngineFactory, default_engine_factory
-from heralder.gui.main_window import MainWindow
 from PyQt6.QtCore import QEventLoop, QTimer
 from PyQt6.QtWidgets import QApplication
 
 from heralder.config import Config, config_from_dict, updated_config
 from heralder.control.snapshot import EngineSnapshot
 from heralder.errors import HeralderError
+from heralder.gui.bridge import EngineFactory, default_engine_factory
+from heralder.gui.main_window import MainWindow
 
 __all__ = ["application", "run_window", "save_screenshot", "simulated_config"]
 

@@ -11,11 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from heralder.gui.bridge import EngineBridge, EngineFactory, default_engine_factory
-from heralder.gui.plots import LivePlots
-from heralder.gui.run_panel import EventLog, RunPanel, StatusLine
-from heralder.gui.setup_panel import DeviceChecker, SetupPanel
-from heralder.gui.timing import FramePacer
 from PyQt6.QtCore import Qt, QTimer
 from PyQt6.QtGui import QCloseEvent
 from PyQt6.QtWidgets import (
@@ -33,6 +28,11 @@ from PyQt6.QtWidgets import (
 from heralder.config import Config, dump_config, load_config, updated_config
 from heralder.control.snapshot import EngineEvent, EngineSnapshot, EngineState
 from heralder.errors import ConfigError
+from heralder.gui.bridge import EngineBridge, EngineFactory, default_engine_factory
+from heralder.gui.plots import LivePlots
+from heralder.gui.run_panel import EventLog, RunPanel, StatusLine
+from heralder.gui.setup_panel import DeviceChecker, SetupPanel
+from heralder.gui.timing import FramePacer
 
 __all__ = ["MainWindow", "Notice"]
 

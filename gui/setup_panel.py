@@ -6,7 +6,6 @@ import json
 import threading
 import traceback
 
-from heralder.gui.settings_form import SettingsForm
 from PyQt6.QtCore import QObject, pyqtSignal
 from PyQt6.QtWidgets import (
     QAbstractItemView,
@@ -24,6 +23,7 @@ from PyQt6.QtWidgets import (
 from heralder.config import Config
 from heralder.control.check import check_config
 from heralder.errors import HeralderError
+from heralder.gui.settings_form import SettingsForm
 
 __all__ = ["DeviceChecker", "SetupPanel"]
 

@@ -20,9 +20,9 @@ import heapq
 import math
 
 import numpy as np
-from heralder.simulators._jit import njit
 
 from heralder.estimation.detector import DetectorModel
+from heralder.simulators._jit import njit
 
 __all__ = ["DetectorSim", "apply_dead_time"]
 

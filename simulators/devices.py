@@ -20,14 +20,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from heralder.simulators.lab import (
-    CLICK_CHANNEL,
-    MARKER_CHANNEL,
-    PulseBlock,
-    PulseData,
-    VirtualLab,
-    lab_from_context,
-)
 
 from heralder import __version__
 from heralder.config import DeviceConfig
@@ -41,6 +33,14 @@ from heralder.control.records import (
 )
 from heralder.errors import DeviceDisconnected, DeviceTimeout
 from heralder.registry import DeviceContext
+from heralder.simulators.lab import (
+    CLICK_CHANNEL,
+    MARKER_CHANNEL,
+    PulseBlock,
+    PulseData,
+    VirtualLab,
+    lab_from_context,
+)
 
 __all__ = [
     "VirtualCounter",

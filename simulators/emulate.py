@@ -18,15 +18,14 @@ import argparse
 import signal
 import sys
 
-from heralder.simulators.instruments.catalog import ALIASES, EMULATORS, make_emulator
-from heralder.simulators.instruments.lablink import LabLink
-from heralder.simulators.lab import lab_from_context
-from heralder.simulators.tcp_server import EmulatorServer
-
 from heralder.config import Config, load_config
 from heralder.control.clock import SimClock, WallClock
 from heralder.errors import ConfigError
 from heralder.registry import DeviceContext
+from heralder.simulators.instruments.catalog import ALIASES, EMULATORS, make_emulator
+from heralder.simulators.instruments.lablink import LabLink
+from heralder.simulators.lab import lab_from_context
+from heralder.simulators.tcp_server import EmulatorServer
 
 __all__ = ["configure_parser", "run", "serve"]
 

@@ -24,6 +24,9 @@ import math
 from collections.abc import Iterable
 
 import numpy as np
+
+from heralder.control.clock import SimClock
+from heralder.registry import active_context
 from heralder.simulators.detector_sim import apply_dead_time
 from heralder.simulators.fake_tt_measurements import (
     CHANNEL_UNUSED,
@@ -37,9 +40,6 @@ from heralder.simulators.fake_tt_measurements import (
     TimeTagStreamBuffer,
 )
 from heralder.simulators.lab import VirtualLab, lab_from_context
-
-from heralder.control.clock import SimClock
-from heralder.registry import active_context
 
 __all__ = [
     "CHANNEL_UNUSED", "CountBetweenMarkers", "Countrate", "GatedCounter",

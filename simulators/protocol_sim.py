@@ -14,8 +14,9 @@ import time
 from collections import deque
 
 import serial
-from heralder.simulators.instruments.catalog import emulator_for_address, parse_sim_url
 from serial.serialutil import PortNotOpenError, SerialBase, SerialException
+
+from heralder.simulators.instruments.catalog import emulator_for_address, parse_sim_url
 
 __all__ = ["Serial"]
 

@@ -15,9 +15,8 @@ import time
 from dataclasses import dataclass
 from typing import ClassVar
 
-from heralder.simulators.faults import FaultInjector
-
 from heralder.config import FaultConfig
+from heralder.simulators.faults import FaultInjector
 
 __all__ = ["Emulator", "Output"]
 

@@ -18,11 +18,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from heralder.control.records import SwitchState
 from heralder.simulators.faults import FaultInjector
 from heralder.simulators.instruments.lablink import LabLink
 from heralder.simulators.instruments.scpi import ScpiEmulator, ScpiError, Setting
-
-from heralder.control.records import SwitchState
 
 __all__ = ["TTL_THRESHOLD_V", "Keysight33500Emulator"]
 

@@ -17,11 +17,10 @@ from __future__ import annotations
 import time
 from typing import ClassVar
 
+from heralder.control.records import SwitchState
 from heralder.simulators.faults import FaultInjector
 from heralder.simulators.instruments.base import Emulator
 from heralder.simulators.instruments.lablink import LabLink
-
-from heralder.control.records import SwitchState
 
 __all__ = ["LCC25Emulator"]
 

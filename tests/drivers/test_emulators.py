@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+
+from heralder.control.records import SwitchState
 from heralder.simulators.instruments.keysight_33500 import Keysight33500Emulator
 from heralder.simulators.instruments.keysight_53230a import (
     Keysight53220AEmulator,
@@ -13,8 +15,6 @@ from heralder.simulators.instruments.lablink import LabLink
 from heralder.simulators.instruments.lcc25 import LCC25Emulator
 from heralder.simulators.instruments.scpi import compile_header
 from heralder.simulators.instruments.sr400 import SR400Emulator
-
-from heralder.control.records import SwitchState
 
 
 def talk(emulator, data: bytes) -> bytes:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 
 import pytest
-from heralder.simulators.faults import FaultInjector
 
 from heralder.config import FaultConfig
 from heralder.control.records import SwitchState
 from heralder.errors import DeviceDisconnected, DeviceProtocolError, DeviceTimeout
+from heralder.simulators.faults import FaultInjector
 
 TIMEOUT_S = 0.2
 DRIVERS = {"sim://sr400": "sr400", "sim://53230a": "keysight_53230a", "sim://lcc25": "lcc25",

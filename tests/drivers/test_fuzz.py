@@ -5,6 +5,10 @@ from __future__ import annotations
 import contextlib
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from heralder.control.records import SwitchState
 from heralder.drivers.keysight_33500 import Keysight33500
 from heralder.drivers.keysight_53230a import Keysight53230A, parse_readings
 from heralder.drivers.lcc25 import LCC25, parse_exchange
@@ -16,16 +20,12 @@ from heralder.drivers.scpi import (
     parse_scpi_float,
 )
 from heralder.drivers.sr400 import SR400, parse_float, parse_int
+from heralder.errors import DeviceError, DeviceProtocolError, DeviceTimeout
 from heralder.simulators.instruments.keysight_33500 import Keysight33500Emulator
 from heralder.simulators.instruments.keysight_53230a import Keysight53230AEmulator
 from heralder.simulators.instruments.lablink import LabLink
 from heralder.simulators.instruments.lcc25 import LCC25Emulator
 from heralder.simulators.instruments.sr400 import SR400Emulator
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
-from heralder.control.records import SwitchState
-from heralder.errors import DeviceError, DeviceProtocolError, DeviceTimeout
 
 FUZZ = settings(max_examples=150, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture])

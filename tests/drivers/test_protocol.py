@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
+from heralder.control.records import SwitchState
 from heralder.drivers.keysight_33500 import Keysight33500
 from heralder.drivers.keysight_53230a import Keysight53230A
 from heralder.drivers.lcc25 import LCC25
 from heralder.drivers.sr400 import SR400
-
-from heralder.control.records import SwitchState
 from heralder.errors import DeviceError, DeviceProtocolError
 
 OK = b'+0,"No error"\n'

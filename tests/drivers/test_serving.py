@@ -7,17 +7,17 @@ import subprocess
 import sys
 
 import pytest
+
+from heralder.config import FaultConfig, config_from_dict
+from heralder.control.records import SwitchState
 from heralder.drivers.lcc25 import LCC25
+from heralder.errors import DeviceDisconnected, DeviceTimeout
 from heralder.simulators.emulate import serve
 from heralder.simulators.faults import FaultInjector
 from heralder.simulators.instruments.lablink import LabLink
 from heralder.simulators.instruments.lcc25 import LCC25Emulator
 from heralder.simulators.instruments.sr400 import SR400Emulator
 from heralder.simulators.tcp_server import EmulatorServer
-
-from heralder.config import FaultConfig, config_from_dict
-from heralder.control.records import SwitchState
-from heralder.errors import DeviceDisconnected, DeviceTimeout
 from heralder.transport import SerialTransport, VisaTransport
 
 

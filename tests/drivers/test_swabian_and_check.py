@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from heralder.drivers.swabian import SwabianTagger
 
 from heralder.control.check import check_devices
+from heralder.drivers.swabian import SwabianTagger
 from heralder.errors import ConfigError, DeviceDisconnected, DeviceError
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from heralder.simulators.emulate import serve
 
 from heralder.control.records import SwitchState
+from heralder.simulators.emulate import serve
 
 
 @pytest.fixture

@@ -6,8 +6,6 @@ import logging
 
 import numpy as np
 import pytest
-from heralder.simulators.exact_sampler import ExactSampler, sampler_for_lab
-from heralder.simulators.lab import VirtualLab
 
 from heralder.config import AtomsConfig, LabConfig
 from heralder.control.clock import SimClock
@@ -15,6 +13,8 @@ from heralder.control.records import SwitchState
 from heralder.estimation.detector import DetectorModel
 from heralder.physics.cavity import cavity_parameters, recommended_gate_s
 from heralder.physics.exact_dynamics import AtomCavity, emission_moments
+from heralder.simulators.exact_sampler import ExactSampler, sampler_for_lab
+from heralder.simulators.lab import VirtualLab
 
 PAPER = AtomsConfig(n_atoms=400, preset="paper", fixed_s=20)
 

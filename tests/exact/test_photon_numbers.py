@@ -6,10 +6,10 @@ import math
 
 import numpy as np
 import pytest
-from heralder.simulators.exact_sampler import ExactSampler
 
 from heralder.control.records import SwitchState
 from heralder.physics.exact_dynamics import AtomCavity, emission_moments, emission_profile
+from heralder.simulators.exact_sampler import ExactSampler
 
 
 @pytest.mark.parametrize("x", [0.3, 2.0])

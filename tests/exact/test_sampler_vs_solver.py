@@ -6,11 +6,11 @@ import math
 
 import numpy as np
 import pytest
-from heralder.simulators.exact_sampler import ExactSampler
 from scipy.stats import chi2
 
 from heralder.control.records import SwitchState
 from heralder.physics.exact_dynamics import emission_moments, emission_profile
+from heralder.simulators.exact_sampler import ExactSampler
 
 CASES = [
     (5, 0.5, SwitchState.TC, 0, 2000),

@@ -11,11 +11,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-from heralder.gui.timing import StallMeter
 from PyQt6.QtCore import QEvent, Qt
 
 from heralder.config import Config, updated_config
 from heralder.control.snapshot import EngineEvent, EngineSnapshot, EngineState, HeraldSummary
+from heralder.gui.timing import StallMeter
 
 
 class ScriptedEngine:

@@ -8,12 +8,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from heralder.gui.app import simulated_config
-from heralder.gui.main_window import MainWindow
 from PyQt6.QtCore import Qt
 
 from heralder.config import updated_config
 from heralder.control.snapshot import EngineState
+from heralder.gui.app import simulated_config
+from heralder.gui.main_window import MainWindow
 
 LEFT = Qt.MouseButton.LeftButton
 

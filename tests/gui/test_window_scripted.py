@@ -6,15 +6,15 @@ import math
 
 import numpy as np
 import pytest
-from heralder.gui.app import simulated_config
-from heralder.gui.main_window import MainWindow
-from heralder.gui.settings_form import FIELDS, THRESHOLD_KEYS, config_value, parse_text
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PyQt6.QtCore import Qt
 
 from heralder.config import load_config, updated_config
 from heralder.control.snapshot import EngineSnapshot, EngineState
+from heralder.gui.app import simulated_config
+from heralder.gui.main_window import MainWindow
+from heralder.gui.settings_form import FIELDS, THRESHOLD_KEYS, config_value, parse_text
 
 LEFT = Qt.MouseButton.LeftButton
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from heralder.simulators.atoms import CollectiveAtoms
 from scipy import stats
 
 from heralder.physics import cascade_rates, log_prior, mean_pulse_duration
+from heralder.simulators.atoms import CollectiveAtoms
 
 GAMMA = 1000.0  # 1/s
 LONG_GATE_S = 10.0

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from heralder.simulators import atoms as atoms_module
-from heralder.simulators import detector_sim
-from heralder.simulators.atoms import CollectiveAtoms
-from heralder.simulators.detector_sim import DetectorSim, apply_dead_time
 from scipy import stats
 
 from heralder.estimation.detector import DetectorModel
 from heralder.estimation.efficiency import effective_efficiency
+from heralder.simulators import atoms as atoms_module
+from heralder.simulators import detector_sim
+from heralder.simulators.atoms import CollectiveAtoms
+from heralder.simulators.detector_sim import DetectorSim, apply_dead_time
 
 GATE_S = 1e-3
 

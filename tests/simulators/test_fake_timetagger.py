@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import heralder.simulators.fake_timetagger as TT  # noqa: N812 (the usual alias)
 import numpy as np
 import pytest
-from heralder.simulators.lab import CLICK_CHANNEL, MARKER_CHANNEL, VirtualLab
 
+import heralder.simulators.fake_timetagger as TT  # noqa: N812 (the usual alias)
 from heralder.config import AtomsConfig
 from heralder.control.clock import SimClock
 from heralder.control.records import SwitchState
 from heralder.estimation.detector import DetectorModel
+from heralder.simulators.lab import CLICK_CHANNEL, MARKER_CHANNEL, VirtualLab
 
 GATE_S = 2e-3
 

@@ -7,7 +7,6 @@ import tracemalloc
 
 import numpy as np
 import pytest
-from heralder.simulators.lab import MARKER_CHANNEL, VirtualLab, lab_from_context
 
 from heralder.config import AtomsConfig, Config, LabConfig, updated_config
 from heralder.control.clock import SimClock
@@ -15,6 +14,7 @@ from heralder.control.records import SwitchState
 from heralder.estimation.detector import DetectorModel
 from heralder.physics.cavity import recommended_gate_s
 from heralder.registry import DeviceContext
+from heralder.simulators.lab import MARKER_CHANNEL, VirtualLab, lab_from_context
 
 TC, ANTI = SwitchState.TC, SwitchState.ANTI_TC
 ATOMS = AtomsConfig(n_atoms=1000, preset="paper")

@@ -6,10 +6,10 @@ import math
 
 import numpy as np
 import pytest
-from heralder.simulators.switch_sim import SimulatedSwitch
 
 from heralder.control.clock import SimClock
 from heralder.control.records import SwitchState
+from heralder.simulators.switch_sim import SimulatedSwitch
 
 TC, ANTI = SwitchState.TC, SwitchState.ANTI_TC
 
