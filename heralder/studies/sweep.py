@@ -36,8 +36,8 @@ from typing import Any
 
 import numpy as np
 
-from heralder.config import key_error, read_toml, section_from_dict
 from heralder.studies.kinds import KINDS, StudyKind, get_kind
+from heralder.tomlschema import key_error, read_toml, section_from_dict
 
 __all__ = ["ClusterSection", "Point", "Sweep", "Task", "load_sweep", "plan_tasks",
            "sweep_from_dict"]
