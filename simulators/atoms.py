@@ -26,11 +26,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from heralder.simulators._jit import njit
-from heralder.simulators.leak import basis_state, leaky_pulse
 
 from heralder.control.records import SwitchState
 from heralder.physics import cascade_rates, prior_support
+from heralder.simulators._jit import njit
+from heralder.simulators.exact_sampler import ExactSampler
+from heralder.simulators.leak import basis_state, leaky_pulse
 
 __all__ = ["AtomsBlock", "CollectiveAtoms"]
 
@@ -151,6 +152,9 @@ class CollectiveAtoms:
         Residual wrong-polarisation coupling r² of the switch (0: a perfect switch).
     jump_kernel
         Relative weights of ΔS = −2..+2 after a scattering event.
+    exact
+        Draw every pulse from the exact atom–cavity dynamics with this sampler instead of the
+        cascade (:mod:`heralder.simulators.exact_sampler`); a leaky switch keeps the cascade.
 
     Raises
     ------
@@ -168,6 +172,7 @@ class CollectiveAtoms:
         scatter_eps: float = 0.0,
         leak_r2: float = 0.0,
         jump_kernel: tuple[float, ...] = (0.0, 1.0, 1.0, 1.0, 0.0),
+        exact: ExactSampler | None = None,
     ) -> None:
         if isinstance(n_atoms, bool) or not isinstance(n_atoms, int | np.integer) or n_atoms < 1:
             raise ValueError(f"n_atoms must be an integer >= 1, got {n_atoms!r}")
@@ -197,6 +202,7 @@ class CollectiveAtoms:
         self.s = int(support[np.searchsorted(self._prior_cdf, 0.5)])
         self.m = 0
         self.psi: np.ndarray | None = None  # the state vector while the switch leaks
+        self.exact = exact
 
     def prepare(self, fixed_s: int | None = None) -> int:
         """Start a shot: draw S from |c_S|² (or use ``fixed_s``) and put the atoms in |S, 0>.
@@ -239,11 +245,12 @@ class CollectiveAtoms:
         time_parts: list[np.ndarray] = []
         pulse_parts: list[np.ndarray] = []
         done = 0
-        if self.leak_r2 > 0.0:
+        if self.leak_r2 > 0.0 or self.exact is not None:
+            one_pulse = self._leaky if self.leak_r2 > 0.0 else self._exact
             for i in range(n):
                 s_before[i] = self.s
                 state = SwitchState.TC if tc[i] else SwitchState.ANTI_TC
-                emitted[i], scattered[i], photon_times = self._leaky(state, gate_s)
+                emitted[i], scattered[i], photon_times = one_pulse(state, gate_s)
                 s_after[i] = self.s
                 time_parts.append(photon_times)
                 pulse_parts.append(np.full(photon_times.size, i, np.int64))
@@ -336,13 +343,13 @@ class CollectiveAtoms:
         """Drive one pulse counts-only and return (emitted, scattered).
 
         ``drive([state is TC], gate_s, times=False)`` on Python scalars (same draws, same result)
-        for the single pulses of a stepped run; it defers to :meth:`drive` when the switch leaks
-        or the cascade may outlast the gate.
+        for the single pulses of a stepped run; it defers to :meth:`drive` when the switch leaks,
+        the dynamics are exact or the cascade may outlast the gate.
         """
         S = self.s
         steps = _steps_left(S, self.m, state)
-        if self.leak_r2 > 0.0 or _may_outlast(S, 2 * S - steps,
-                                              self.gamma_per_s[state] * gate_s):
+        if (self.leak_r2 > 0.0 or self.exact is not None
+                or _may_outlast(S, 2 * S - steps, self.gamma_per_s[state] * gate_s)):
             block = self.drive(np.array([state is SwitchState.TC]), gate_s, times=False)
             return int(block.emitted[0]), int(block.scattered[0])
         lost = int(self._rng.binomial(steps, self.scatter_eps)) if self.scatter_eps > 0 else 0
@@ -364,6 +371,15 @@ class CollectiveAtoms:
                 self._jump(state)
             self.psi = basis_state(self.s, self.m)
         return times.size - n_lost, n_lost, times[~is_scatter]
+
+    def _exact(self, state: SwitchState, gate_s: float) -> tuple[int, int, np.ndarray]:
+        """Run one pulse of the exact dynamics; return (emitted, scattered, cavity times)."""
+        pulse = self.exact.sample(self.s, self.m, state, self._rng, t_max_s=gate_s)
+        is_scatter = self._rng.random(pulse.times_s.size) < self.scatter_eps
+        self.m = pulse.m_end
+        for _ in range(int(is_scatter.sum())):  # the pulse finished on its old ladder
+            self._jump(state)
+        return int((~is_scatter).sum()), int(is_scatter.sum()), pulse.times_s[~is_scatter]
 
     def _jump(self, state: SwitchState) -> None:
         """Apply one scattering jump of S, keeping the distance to the pulse's ladder end."""

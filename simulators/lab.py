@@ -25,9 +25,6 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from heralder.simulators.atoms import CollectiveAtoms
-from heralder.simulators.detector_sim import DetectorSim
-from heralder.simulators.switch_sim import SimulatedSwitch
 
 from heralder.config import AtomsConfig, Config, LabConfig
 from heralder.control.clock import Clock
@@ -35,6 +32,10 @@ from heralder.control.records import SwitchState
 from heralder.estimation.detector import DetectorModel
 from heralder.physics.cavity import cascade_gammas_per_s
 from heralder.registry import DeviceContext
+from heralder.simulators.atoms import CollectiveAtoms
+from heralder.simulators.detector_sim import DetectorSim
+from heralder.simulators.exact_sampler import sampler_for_lab
+from heralder.simulators.switch_sim import SimulatedSwitch
 
 __all__ = ["CLICK_CHANNEL", "MARKER_CHANNEL", "PulseBlock", "PulseData", "VirtualLab",
            "lab_from_context"]
@@ -202,6 +203,7 @@ class VirtualLab:
         self.atoms = CollectiveAtoms(
             atoms.n_atoms, self.gamma_tc_per_s, self.gamma_antitc_per_s, atom_rng,
             scatter_eps=true.scatter_eps, leak_r2=true.leak_r2, jump_kernel=lab.jump_kernel,
+            exact=sampler_for_lab(atoms, lab.dynamics),
         )
         self.detector = DetectorSim(true, jitter_s=lab.jitter_s,
                                     background_rate_hz=lab.background_rate_hz,
