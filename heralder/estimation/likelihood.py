@@ -73,23 +73,30 @@ def _window_rows(n: np.ndarray, k: np.ndarray, p: np.ndarray, d: float, mode: np
     m = mode[:, None] + np.arange(-width, width + 1)[None, :]
     nn = n[:, None]
     kk = k[:, None]
-    x = nn - m
-    valid = (m >= 0) & (x >= 0) & (x <= kk)
-    ms = np.where(valid, m, 0)
-    xs = np.where(valid, x, 0)
+    # The hard limits max(0, n − k) ≤ m ≤ n; terms outside them are masked, so clipping m
+    # (rather than zeroing it) only has to keep the table lookups in range.
+    lo = np.maximum(n - k, 0)
+    lo_col = lo[:, None]
+    valid = (m >= lo_col) & (m <= nn)
+    ms = np.minimum(np.maximum(m, lo_col), nn)
+    xs = nn - ms
     if np.all((p > 0.0) & (p < 1.0)):  # the common case: plain products, no 0·log 0 guards
         binom = (lnfact[kk] - lnfact[xs] - lnfact[kk - xs] + xs * np.log(p)[:, None]
                  + (kk - xs) * np.log1p(-p)[:, None])
     else:
         binom = log_binomial(xs, kk, p[:, None], lnfact)
     terms = (ms * np.log(d) - d - lnfact[ms]) + binom
-    terms[~valid] = -np.inf
+    np.copyto(terms, -np.inf, where=~valid)
     total = logsumexp(terms, axis=1)
-    lo = np.maximum(0, n - k)
     ok = (((m[:, 0] <= lo) | (terms[:, 0] < total - _EDGE_NATS))
           & ((m[:, -1] >= n) | (terms[:, -1] < total - _EDGE_NATS)))
     ok |= total == -np.inf
     return total, ok
+
+
+def _bucket(width: int) -> int:
+    """Return the power of two at or above ``max(width, 8)``."""
+    return 1 << max(3, (width - 1).bit_length())
 
 
 def log_dark_binomial(n: int | np.ndarray, k: np.ndarray, p: np.ndarray, d: float,
@@ -101,18 +108,29 @@ def log_dark_binomial(n: int | np.ndarray, k: np.ndarray, p: np.ndarray, d: floa
     ``k ≥ 0``; ``lnfact`` must cover ``max(n, max(k))``.
     """
     k = np.asarray(k, dtype=np.int64)
-    p = np.broadcast_to(np.asarray(p, dtype=np.float64), k.shape)
-    n = np.broadcast_to(np.asarray(n, dtype=np.int64), k.shape)
+    p = np.asarray(p, dtype=np.float64)
+    if p.shape != k.shape:
+        p = np.broadcast_to(p, k.shape)
+    n = np.asarray(n, dtype=np.int64)
+    if n.shape != k.shape:
+        n = np.broadcast_to(n, k.shape)
     if d == 0.0:
         return log_binomial(n, k, p, lnfact)
     with np.errstate(divide="ignore", invalid="ignore"):
         mode, width = dark_window_halfwidth(n, k, p, d)
-    bucket = np.left_shift(1, np.ceil(np.log2(np.maximum(width, 8))).astype(np.int64))
     out = np.empty(k.shape)
-    single = bucket.min() == bucket.max()  # the usual case once the support is pruned
-    for w in bucket[:1] if single else np.unique(bucket):
-        rows = np.arange(k.size) if single else np.flatnonzero(bucket == w)
-        w = int(w)
+    if k.size and _bucket(int(width.min())) == _bucket(int(width.max())):
+        # The usual case once the support is pruned: one bucket, and usually one pass.
+        w = _bucket(int(width.max()))
+        total, ok = _window_rows(n, k, p, d, mode, w, lnfact)
+        if ok.all():
+            return total
+        out[ok] = total[ok]
+        groups = [(np.flatnonzero(~ok), 2 * w)]
+    else:
+        bucket = np.left_shift(1, np.ceil(np.log2(np.maximum(width, 8))).astype(np.int64))
+        groups = [(np.flatnonzero(bucket == w), int(w)) for w in np.unique(bucket)]
+    for rows, w in groups:
         while rows.size:
             total, ok = _window_rows(n[rows], k[rows], p[rows], d, mode[rows], w, lnfact)
             out[rows[ok]] = total[ok]
@@ -189,10 +207,11 @@ class CountModel:
         return np.minimum(c * self.detector.leak_r2 * np.asarray(S, dtype=np.float64) ** 2, 0.25)
 
     # --- likelihood -----------------------------------------------------------------------
-    def _log_components(self, n: np.ndarray, k: np.ndarray, p: np.ndarray) -> np.ndarray:
-        lnfact = self.ensure_lnfact(int(max(n.max(initial=0), k.max(initial=0))) + 2)
+    def _log_components(self, n: int | np.ndarray, k: np.ndarray, p: np.ndarray) -> np.ndarray:
+        lnfact = self.ensure_lnfact(max(int(np.max(n)), int(k.max(initial=0))) + 2)
         if not self.compound:
             return log_dark_binomial(n, k, p, self.dark_mean, lnfact)
+        n = np.broadcast_to(n, k.shape)
         # Exact compound law: x of the k photons registered, each followed by an afterpulse with
         # probability p_ap, plus Poisson(d(1 + p_ap)): sum over every x ≤ min(k, n).
         p_ap = self.detector.afterpulse_prob
@@ -220,10 +239,17 @@ class CountModel:
         S = np.asarray(S, dtype=np.int64)
         if S.size == 0:
             return np.empty(0)
-        n = np.broadcast_to(np.asarray(n, dtype=np.int64), S.shape)
         s_max = int(S.max())
-        too_big = n > self.count_limit(s_max)
-        n = np.where(too_big, 0, n)
+        limit = self.count_limit(s_max)
+        too_big = None
+        if np.ndim(n) == 0:  # one count (an update): no per-row masks needed
+            n = int(n)
+            if n > limit:
+                return np.full(S.shape, -np.inf)
+        else:
+            n = np.broadcast_to(np.asarray(n, dtype=np.int64), S.shape)
+            too_big = n > limit
+            n = np.where(too_big, 0, n)
         k = photons_per_pulse(S, pulse)
         p = self.eta_table(pulse, s_max)[S]
         ll = self._log_components(n, k, p)
@@ -237,7 +263,8 @@ class CountModel:
                     np.log(w_minus) + self._log_components(n, np.maximum(k - 2, 0), p),
                     np.log(w) + self._log_components(n, k + 2, p),
                 ], axis=0)
-        ll = np.where(too_big, -np.inf, ll)
+        if too_big is not None:
+            ll = np.where(too_big, -np.inf, ll)
         return np.where(np.isnan(ll), -np.inf, ll)
 
     def count_range(self, S: np.ndarray, pulse: int, mass_tol: float) -> tuple[int, int]:

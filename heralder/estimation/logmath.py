@@ -17,12 +17,13 @@ def log_sum_exp(a: np.ndarray, axis: int | None = None) -> np.ndarray | float:
     ``a`` must hold no NaN and no +inf (the likelihood code maps NaN to −inf first).
     """
     if axis is None:
-        m = np.max(a) if a.size else -np.inf
+        # ufunc reductions directly: np.max/np.sum wrappers cost more than the sum at this size.
+        m = np.maximum.reduce(a, axis=None) if a.size else -np.inf
         if m == -np.inf:
             return -np.inf
-        return float(m + np.log(np.sum(np.exp(a - m))))
-    m = np.max(a, axis=axis, keepdims=True)
-    m = np.where(m == -np.inf, 0.0, m)
+        return float(m + np.log(np.add.reduce(np.exp(a - m), axis=None)))
+    m = np.maximum.reduce(a, axis=axis, keepdims=True)
+    m[m == -np.inf] = 0.0
     with np.errstate(divide="ignore"):
-        out = np.log(np.sum(np.exp(a - m), axis=axis, keepdims=True)) + m
+        out = np.log(np.add.reduce(np.exp(a - m), axis=axis, keepdims=True)) + m
     return np.squeeze(out, axis=axis)
