@@ -81,8 +81,9 @@ def _window_rows(n: np.ndarray, k: np.ndarray, p: np.ndarray, d: float, mode: np
     ms = np.minimum(np.maximum(m, lo_col), nn)
     xs = nn - ms
     if np.all((p > 0.0) & (p < 1.0)):  # the common case: plain products, no 0·log 0 guards
-        binom = (lnfact[kk] - lnfact[xs] - lnfact[kk - xs] + xs * np.log(p)[:, None]
-                 + (kk - xs) * np.log1p(-p)[:, None])
+        fails = kk - xs
+        binom = (lnfact[kk] - lnfact[xs] - lnfact[fails] + xs * np.log(p)[:, None]
+                 + fails * np.log1p(-p)[:, None])
     else:
         binom = log_binomial(xs, kk, p[:, None], lnfact)
     terms = (ms * np.log(d) - d - lnfact[ms]) + binom
