@@ -80,7 +80,7 @@ def _window_rows(n: np.ndarray, k: np.ndarray, p: np.ndarray, d: float, mode: np
     valid = (m >= lo_col) & (m <= nn)
     ms = np.minimum(np.maximum(m, lo_col), nn)
     xs = nn - ms
-    if np.all((p > 0.0) & (p < 1.0)):  # the common case: plain products, no 0·log 0 guards
+    if p.min() > 0.0 and p.max() < 1.0:  # the common case: plain products, no 0·log 0 guards
         fails = kk - xs
         binom = (lnfact[kk] - lnfact[xs] - lnfact[fails] + xs * np.log(p)[:, None]
                  + fails * np.log1p(-p)[:, None])
