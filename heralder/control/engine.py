@@ -39,7 +39,7 @@ from heralder.registry import DeviceContext, build_devices
 from heralder.storage.rundir import CONFIG_NAME, LOG_NAME, make_run_dir
 from heralder.storage.writer import RunWriter
 
-__all__ = ["CHANGEABLE_SECTIONS", "Engine"]
+__all__ = ["CHANGEABLE_SECTIONS", "Engine", "check_changes"]
 
 # The run's own log (events, state changes) goes to run.log only, not to the console.
 log = logging.getLogger("heralder.run")
@@ -152,11 +152,7 @@ class Engine:
         ConfigError
             If a key is unknown, not changeable during a run, or its value invalid.
         """
-        for key in changes:
-            if not key.startswith(CHANGEABLE_SECTIONS):
-                raise ConfigError("cannot be changed during a run (only "
-                                  f"{', '.join(CHANGEABLE_SECTIONS)})", key=key)
-        self._pending_config = updated_config(self._pending_config, changes)
+        self._pending_config = check_changes(self._pending_config, changes)
         self._commands.put(("parameters", dict(changes)))
 
     def snapshot(self) -> EngineSnapshot:
@@ -428,6 +424,21 @@ class Engine:
                 state, message = EngineState.FAILED, f"{message}; storage: {exc}".lstrip("; ")
                 self.error = self.error or exc
         self._set_state(state, message)
+
+
+def check_changes(config: Config, changes: dict[str, Any]) -> Config:
+    """Return ``config`` with dotted run-time ``changes`` applied, refusing what a run cannot take.
+
+    Raises
+    ------
+    ConfigError
+        If a key is unknown, not changeable during a run, or its value invalid.
+    """
+    for key in changes:
+        if not key.startswith(CHANGEABLE_SECTIONS):
+            raise ConfigError("cannot be changed during a run (only "
+                              f"{', '.join(CHANGEABLE_SECTIONS)})", key=key)
+    return updated_config(config, changes)
 
 
 def _detach_log(handler: logging.Handler | None) -> None:
