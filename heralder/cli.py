@@ -2,24 +2,27 @@
 
 Each subcommand lives in the module that owns its job and exposes two functions,
 ``configure_parser(parser)`` and ``run(args) -> int``. The table below names them by dotted path
-and imports each only when the command line is built, so a part not yet installed shows up as a
-subcommand that says what is missing instead of breaking the others.
+with their help line, and only the module of the command chosen on the command line is imported
+(:class:`LazySubcommands`): ``heralder --version`` and ``heralder --help`` import none of them
+(no numba, Dask, h5py or Qt), and a part not yet installed shows up as a subcommand that says
+what is missing instead of breaking the others.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import ModuleType
 
 from heralder import __version__
 from heralder.errors import HeralderError
 
-__all__ = ["COMMANDS", "build_parser", "main"]
+__all__ = ["COMMANDS", "LazySubcommands", "build_parser", "main"]
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,34 @@ COMMANDS: dict[str, Command] = {
 }
 
 
+class LazySubcommands(argparse._SubParsersAction):
+    """Hold subcommands whose parsers are configured only when chosen on the command line.
+
+    Pass it as ``action=`` to ``add_subparsers``; :meth:`add_lazy` adds a subcommand listed
+    with its help, and its ``configure(subparser)`` (which may import heavy modules) runs just
+    before its arguments are parsed, so ``--help`` of the parent lists every subcommand without
+    importing any, and ``CMD --help`` shows the chosen one's options.
+    """
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self._pending: dict[str, Callable[[argparse.ArgumentParser], None]] = {}
+
+    def add_lazy(self, name: str, help_text: str,
+                 configure: Callable[[argparse.ArgumentParser], None]
+                 ) -> argparse.ArgumentParser:
+        """Add subcommand ``name`` and return its (not yet configured) parser."""
+        self._pending[name] = configure
+        return self.add_parser(name, help=help_text, description=help_text)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Sequence[str], option_string: str | None = None) -> None:
+        configure = self._pending.pop(values[0], None)
+        if configure is not None:
+            configure(self._name_parser_map[values[0]])
+        super().__call__(parser, namespace, values, option_string)
+
+
 def _load(command: Command) -> ModuleType | None:
     try:
         return importlib.import_module(command.module)
@@ -80,8 +111,20 @@ def _missing(part: str) -> int:
     return 2
 
 
+def _configure(sub: argparse.ArgumentParser, command: Command) -> None:
+    """Import the chosen command's module and let it add its options."""
+    module = _load(command)
+    if module is None:
+        sub.description = f"{command.help}. Not available yet: {command.part} is missing."
+        sub.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+        sub.set_defaults(handler=lambda _args: _missing(command.part))
+        return
+    module.configure_parser(sub)
+    sub.set_defaults(handler=module.run)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """Return the argument parser with every subcommand attached."""
+    """Return the argument parser; a subcommand's module is imported only when it is chosen."""
     parser = argparse.ArgumentParser(
         prog="heralder",
         description="Herald many-body entangled states of spin-1 atoms by cavity photon "
@@ -92,20 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="log more (-v info, -vv debug)")
     parser.add_argument("--log-wire", action="store_true",
                         help="log every byte exchanged with instruments (DEBUG)")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND",
+                                       action=LazySubcommands)
     for name, command in COMMANDS.items():
-        module = _load(command)
-        if module is None:
-            sub = subparsers.add_parser(
-                name, help=f"{command.help} [missing: {command.part}]",
-                description=f"{command.help}. Not available yet: {command.part} is missing.",
-            )
-            sub.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
-            sub.set_defaults(handler=lambda _args, part=command.part: _missing(part))
-            continue
-        sub = subparsers.add_parser(name, help=command.help, description=command.help)
-        module.configure_parser(sub)
-        sub.set_defaults(handler=module.run)
+        subparsers.add_lazy(name, command.help, functools.partial(_configure, command=command))
     return parser
 
 
