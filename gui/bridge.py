@@ -1,9 +1,10 @@
-"""Relay between the engine thread and the Qt main thread (DESIGN §4, anchors §9.3).
+"""Relay between the engine and the Qt main thread (DESIGN §4, anchors §9.3).
 
-The bridge owns one :class:`~heralder.control.snapshot.EngineControl` per run. A ``QTimer`` polls
-its latest snapshot and drains its events at the GUI's refresh rate and re-emits them as Qt
-signals; commands go the other way. Nothing here waits on the engine: ``stop`` runs in a helper
-thread, so even a stop that takes its whole timeout never freezes the window.
+The bridge owns one :class:`~heralder.control.snapshot.EngineControl` per run (by default an
+:class:`~heralder.control.engine_process.EngineProcess`: the engine in a child process). A
+``QTimer`` polls its latest snapshot and drains its events at the GUI's refresh rate and re-emits
+them as Qt signals; commands go the other way. Nothing here waits on the engine: ``stop`` runs in
+a helper thread, so even a stop that takes its whole timeout never freezes the window.
 """
 
 from __future__ import annotations
@@ -16,19 +17,28 @@ from typing import Any
 from PyQt6.QtCore import QObject, QTimer, pyqtSignal
 
 from heralder.config import Config
+from heralder.control.engine_process import EngineProcess
 from heralder.control.snapshot import EngineControl, EngineSnapshot
 from heralder.errors import ConfigError, HeralderError
 
-__all__ = ["EngineBridge", "EngineFactory", "default_engine_factory"]
+__all__ = ["SIMULATED_LAB_WARM_UP", "EngineBridge", "EngineFactory", "default_engine_factory"]
 
 EngineFactory = Callable[[Config], EngineControl]
 
 
-def default_engine_factory(config: Config) -> EngineControl:
-    """Return the real run engine for ``config`` (imported only when a run starts)."""
-    from heralder.control.engine import Engine
+#: Loads the simulated lab's compiled kernels in the engine process before its run starts.
+SIMULATED_LAB_WARM_UP = "heralder.simulators.emulate:warm_up"
 
-    return Engine(config)
+
+def default_engine_factory(config: Config) -> EngineControl:
+    """Return the real run engine for ``config``, in its own process.
+
+    A CPU-bound engine in the window's process would hold the interpreter lock for tens of
+    milliseconds at a time and stall the event loop; in a child process it cannot.
+    """
+    simulated = any(device.address.startswith("sim://") or device.driver.startswith("virtual_")
+                    for _, device in config.devices.items())
+    return EngineProcess(config, prepare=SIMULATED_LAB_WARM_UP if simulated else None)
 
 
 class EngineBridge(QObject):

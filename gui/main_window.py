@@ -43,8 +43,9 @@ _NOTICE_STYLES = {
 }
 _ENDED = (EngineState.FINISHED, EngineState.FAILED)
 _NOTICE_HEIGHT_PX = 34
-#: Extra time, beyond the engine's stop timeout, before a close gives up waiting.
-_CLOSE_MARGIN_S = 2.0
+#: Extra time, beyond the engine's stop timeout, before a close gives up waiting (an engine
+#: process that does not stop in time gets 1 s after SIGTERM and 1 s after SIGKILL).
+_CLOSE_MARGIN_S = 4.0
 
 
 class Notice(QWidget):

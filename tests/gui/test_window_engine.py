@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ from heralder.config import updated_config
 from heralder.control.snapshot import EngineState
 from heralder.gui.app import simulated_config
 from heralder.gui.main_window import MainWindow
+from heralder.storage.recover import recover_run
 
 LEFT = Qt.MouseButton.LeftButton
 
@@ -32,13 +34,14 @@ def open_window(qtbot, config):
     return window
 
 
-def wait_state(qtbot, window, state, timeout_ms=20_000):
+def wait_state(qtbot, window, state, timeout_ms=90_000):
     qtbot.waitUntil(lambda: window.last_snapshot.state is state, timeout=timeout_ms)
 
 
 def start_and_wait_for_heralds(qtbot, window, heralds=2):
     window.start_run()
-    qtbot.waitUntil(lambda: window.last_snapshot.heralded >= heralds, timeout=30_000)
+    # The engine process starts in a few seconds (longer when numba recompiles a changed kernel).
+    qtbot.waitUntil(lambda: window.last_snapshot.heralded >= heralds, timeout=90_000)
 
 
 def run_files(snapshot):
@@ -52,7 +55,7 @@ def test_start_pause_resume_stop_by_clicks(qtbot, lab, stall_meter):
     stall_meter.start()
     qtbot.mouseClick(panel.start_button, LEFT)
     wait_state(qtbot, window, EngineState.RUNNING)
-    qtbot.waitUntil(lambda: window.last_snapshot.heralded >= 3, timeout=30_000)
+    qtbot.waitUntil(lambda: window.last_snapshot.heralded >= 3, timeout=60_000)
     assert not panel.start_button.isEnabled() and panel.pause_button.isEnabled()
 
     qtbot.mouseClick(panel.pause_button, LEFT)
@@ -145,6 +148,19 @@ def test_closing_the_window_stops_the_run_and_finalises_its_files(qtbot, lab):
     assert {"journal.jsonl", "run.h5", "config.toml"} <= files
     assert not any(name.endswith(".tmp") for name in files)
     assert not window.isVisible()
+
+
+def test_a_killed_engine_process_shows_its_cause_and_leaves_recoverable_files(qtbot, lab):
+    window = open_window(qtbot, lab)
+    start_and_wait_for_heralds(qtbot, window)
+    with qtbot.waitSignal(window.bridge.run_ended, timeout=30_000):
+        os.kill(window.bridge.engine.pid, signal.SIGKILL)
+    final = window.last_snapshot
+    assert final.state is EngineState.FAILED
+    assert window.notice.isVisible() and "killed by SIGKILL" in window.notice.label.text()
+    assert "ERROR" in window.log.text() and "killed by SIGKILL" in window.log.text()
+    assert window.run_panel.start_button.isEnabled()
+    assert recover_run(final.run_dir).shots >= 1
 
 
 def test_screenshot_command_runs_shots_and_writes_a_png(tmp_path):
