@@ -10,6 +10,7 @@ import contextlib
 import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 
@@ -18,8 +19,12 @@ from heralder.config import Config, config_from_dict, updated_config
 from heralder.control.clock import SimClock
 from heralder.control.demo import demo_config
 from heralder.control.engine import Engine
+from heralder.control.estimator_setup import new_policy, new_posterior
 from heralder.control.records import SwitchState
+from heralder.estimation.backend import resolve_backend
 from heralder.registry import DeviceContext, build_devices
+from heralder.storage.journal import read_journal
+from heralder.storage.writer import JOURNAL_NAME
 
 
 def _in_process(root: str, shots: int) -> Config:
@@ -57,25 +62,29 @@ def _tcp_loopback(config: Config) -> Iterator[tuple[Config, DeviceContext]]:
 
 
 def _engine_run(config: Config, context: DeviceContext | None = None
-                ) -> tuple[float, np.ndarray, int]:
-    """Return (pulses/s wall, latencies, pulses) of a full engine run.
+                ) -> tuple[float, np.ndarray, int, float, Engine]:
+    """Return (pulses/s wall, latencies, pulses, process CPU s per pulse, the engine) of a full
+    engine run.
 
     The clock starts once recording has started (devices open, files created: a one-off cost
-    of ~0.1 s) and stops when the files are final, so the rate is the sustained one.
+    of ~0.1 s) and stops when the files are final, so the rate is the sustained one. The CPU
+    time covers every thread (engine, writer, emulators), so it is the cost on a shared machine.
     """
     engine = Engine(config, clock=SimClock()) if context is None else Engine(
         config, context=context)
     engine.start()
     engine.wait_ready()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     engine.join(3600)
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     pulses = sum(h.pulses for h in engine.heralds)
-    return pulses / elapsed, np.asarray(engine.latencies_s), pulses
+    return pulses / elapsed, np.asarray(engine.latencies_s), pulses, cpu / pulses, engine
 
 
-def _bare_loop(config: Config, pulses: int, context: DeviceContext | None = None) -> float:
-    """Return pulses/s of the device loop alone (switch, arm, read)."""
+def _bare_loop(config: Config, pulses: int, context: DeviceContext | None = None
+               ) -> tuple[float, float]:
+    """Return (pulses/s, process CPU s per pulse) of the device loop alone (switch, arm,
+    read)."""
     context = context or DeviceContext(clock=SimClock(), seed=1, config=config)
     devices = build_devices(config, context)
     for device in devices.values():
@@ -83,7 +92,7 @@ def _bare_loop(config: Config, pulses: int, context: DeviceContext | None = None
     lab = context.shared.get("lab")
     switch, counter = devices["switch"], devices["counter"]
     state = SwitchState.TC
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for k in range(pulses):
         if k % 20 == 0 and lab is not None:
             lab.new_shot()
@@ -91,10 +100,28 @@ def _bare_loop(config: Config, pulses: int, context: DeviceContext | None = None
         counter.arm(1)
         counter.read(1.0)
         state = state.other()
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     for device in devices.values():
         device.close()
-    return pulses / elapsed
+    return pulses / elapsed, cpu / pulses
+
+
+def _estimator_cpu(engine: Engine) -> float:
+    """Return the process CPU s per pulse of the estimator alone (update, decide, summary) on
+    the counts ``engine`` recorded: the engine's cost that is neither devices nor engine."""
+    config = engine.config
+    backend = resolve_backend(config.estimator.backend)
+    template, policy = new_posterior(config, backend), new_policy(config)
+    shots = [r["tables"]["pulses"]["counts"].tolist()
+             for r in read_journal(Path(engine.run_dir) / JOURNAL_NAME) if r["type"] == "shot"]
+    cpu = time.process_time()
+    for counts in shots:
+        posterior = template.copy()
+        for count in counts:
+            posterior.update(count)
+            policy.decide(posterior)
+            posterior.summary()
+    return (time.process_time() - cpu) / sum(map(len, shots))
 
 
 def _warm_up(config: Config) -> None:
@@ -112,15 +139,22 @@ def _warm_up(config: Config) -> None:
 def _results(label: str, config: Config, target: bool) -> list[BenchResult]:
     _warm_up(config)
     _engine_run(updated_config(config, {"run.shots": 2}))
-    rate, lat, pulses = _engine_run(config)
-    bare = _bare_loop(config, min(pulses, 3000))
+    rate, lat, pulses, cpu, engine = _engine_run(config)
+    bare, bare_cpu = _bare_loop(config, min(pulses, 3000))
+    estimator_cpu = _estimator_cpu(engine)
     p50, p99 = (float(np.percentile(lat, q)) for q in (50, 99))
     return [
-        BenchResult(f"{label}: bare device loop (baseline)", bare, "pulses/s"),
+        BenchResult(f"{label}: bare device loop (baseline)", bare, "pulses/s",
+                    details={"cpu_us_per_pulse": bare_cpu * 1e6}),
         BenchResult(f"{label}: engine sustained", rate, "pulses/s",
                     target=">= 20000 pulses/s" if target else "", ok=rate >= 2e4 if target
                     else None, baseline=bare, ratio=compare(rate, bare, higher_is_better=True),
-                    details={"pulses": pulses}),
+                    details={"pulses": pulses, "cpu_us_per_pulse": cpu * 1e6}),
+        BenchResult(f"{label}: engine CPU per pulse (all threads)", cpu * 1e6, "µs",
+                    baseline=bare_cpu * 1e6, ratio=compare(cpu, bare_cpu),
+                    details={"devices_us": bare_cpu * 1e6, "estimator_us": estimator_cpu * 1e6,
+                             "engine_and_storage_us": (cpu - bare_cpu - estimator_cpu) * 1e6}),
+        BenchResult(f"{label}: estimator alone, CPU per pulse", estimator_cpu * 1e6, "µs"),
         BenchResult(f"{label}: decision latency p50", p50 * 1e6, "µs"),
         BenchResult(f"{label}: decision latency p99", p99 * 1e6, "µs",
                     target="<= 1000 µs" if target else "", ok=p99 <= 1e-3 if target else None),
@@ -139,15 +173,17 @@ def run(quick: bool) -> list[BenchResult]:
                             target=False)
         demo["run"]["shots"] = 3 if quick else 20
         with _tcp_loopback(config_from_dict(demo)) as (tcp, context):
-            rate, lat, pulses = _engine_run(tcp, context)
+            rate, lat, pulses, cpu, _ = _engine_run(tcp, context)
         with _tcp_loopback(config_from_dict(demo)) as (tcp, context):
-            bare = _bare_loop(tcp, min(pulses, 1000), context)
+            bare, bare_cpu = _bare_loop(tcp, min(pulses, 1000), context)
         label = "sr400+lcc25 over TCP loopback (pyvisa SOCKET)"
         results += [
             BenchResult(f"{label}: bare device loop (baseline)", bare, "pulses/s"),
             BenchResult(f"{label}: engine sustained", rate, "pulses/s", baseline=bare,
                         ratio=compare(rate, bare, higher_is_better=True),
-                        details={"pulses": pulses}),
+                        details={"pulses": pulses, "cpu_us_per_pulse": cpu * 1e6}),
+            BenchResult(f"{label}: engine CPU per pulse (all threads)", cpu * 1e6, "µs",
+                        baseline=bare_cpu * 1e6, ratio=compare(cpu, bare_cpu)),
             BenchResult(f"{label}: decision latency p50", float(np.percentile(lat, 50)) * 1e6,
                         "µs"),
             BenchResult(f"{label}: decision latency p99", float(np.percentile(lat, 99)) * 1e6,

@@ -15,7 +15,7 @@ import h5py
 import numpy as np
 
 from heralder.bench import BenchResult, compare
-from heralder.control.shotlog import DecisionTiming, ShotLog
+from heralder.control.shotlog import ShotLog
 from heralder.control.snapshot import HeraldSummary
 from heralder.storage.hdf5 import H5RunFile
 from heralder.storage.journal import Journal
@@ -28,9 +28,9 @@ def _shot(shot: int, rng: np.random.Generator, pulses: int = _PULSES_PER_SHOT) -
     log = ShotLog(shot)
     for k in range(pulses):
         t = 1e-3 * k
-        log.add_pulse(k, "tc" if k % 2 == 0 else "anti_tc", int(rng.poisson(30)), True, t)
-        log.add_decision(k, k == pulses - 1, float(rng.random()),
-                         DecisionTiming(t, t + 1e-5, t + 2e-5, t + 3e-5, t + 1e-3))
+        log.add_pulse(k, k % 2, int(rng.poisson(30)), True, t)
+        log.add_decision(k, k == pulses - 1, k == pulses - 1, float(rng.random()), t, t + 1e-5,
+                         t + 2e-5, t + 3e-5, t + 1e-3)
         log.add_posterior(k, 30, float(rng.random()), 30.2, 0.5, 1e5, 2e5, 12)
     herald = HeraldSummary(shot, 30, 0.99, 1e5, 2e5, pulses, 1, 30, "pmax")
     return log.record(herald, float(shot))

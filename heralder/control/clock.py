@@ -66,8 +66,7 @@ class SimClock:
 
     def now(self) -> float:
         """Return the simulated time in seconds."""
-        with self._lock:
-            return self._now_s
+        return self._now_s  # one attribute read is atomic: no lock (now() is called per pulse)
 
     def sleep(self, duration_s: float) -> None:
         """Advance the simulated time by ``duration_s`` without waiting."""

@@ -37,6 +37,7 @@ from heralder.estimation.backend import resolve_backend
 from heralder.physics.cavity import recommended_gate_s
 from heralder.registry import DeviceContext, build_devices
 from heralder.storage.rundir import CONFIG_NAME, LOG_NAME, make_run_dir
+from heralder.storage.schema import JOURNAL_FORMAT
 from heralder.storage.writer import RunWriter
 
 __all__ = ["CHANGEABLE_SECTIONS", "Engine", "check_changes"]
@@ -108,6 +109,7 @@ class Engine:
         self._backend = resolve_backend(config.estimator.backend)
         self._counters = {"faults": 0, "deadline_misses": 0, "data_loss": 0}
         self._pulses_total = 0
+        self._totals_due_s = 0.0
 
     # --- EngineControl ----------------------------------------------------------------------
     def start(self) -> None:
@@ -273,7 +275,7 @@ class Engine:
                 "seeds": {"run": config.run.seed}, "mode": config.run.mode,
                 "has_tags": "tagger" in self.devices,
                 "pulse_period_s": config.engine.pulse_period_s,
-                "heralder_version": __version__,
+                "heralder_version": __version__, "journal_format": JOURNAL_FORMAT,
                 "estimator_backend": resolve_backend(config.estimator.backend)}
 
     def _devices_record(self) -> dict[str, Any]:
@@ -288,14 +290,15 @@ class Engine:
         lab = self.context.shared.get("lab")
         atoms = lab if isinstance(lab, AtomSource) else None
         runner = ShotRunner(self.devices, atoms, self.clock, self._t0_s, time.perf_counter(),
-                            lambda c: new_posterior(c, self._backend), new_policy)
+                            lambda c: new_posterior(c, self._backend), new_policy,
+                            publish_every_s=_PUBLISH_EVERY_S)
         shot = 0
-        self._last_publish = 0.0
         self._rate_mark = (self.clock.now(), 0)
         while shot < self._config.run.shots and not self._stop.is_set():
             self._apply_commands()
             while self._paused.is_set() and not self._stop.is_set():
                 if self._snapshot.state is not EngineState.PAUSED:
+                    self._publish_totals()
                     self._set_state(EngineState.PAUSED)
                 time.sleep(0.01)
                 self._apply_commands()
@@ -345,16 +348,23 @@ class Engine:
                    f"after {herald.pulses} pulses ({herald.reason})", shot=herald.shot,
                    map_s=herald.map_s, pmax=herald.pmax, pulses=herald.pulses,
                    true_s=herald.true_s, reason=herald.reason)
-        recent = (*self._snapshot.recent_heralds[-99:], herald)
-        self._snapshot = replace(self._snapshot, shot=herald.shot + 1, heralded=len(self.heralds),
-                                 recent_heralds=recent, pulses_total=self._pulses_total,
-                                 **self._counters)
+        now = time.perf_counter()
+        if now >= self._totals_due_s:  # at the GUI rate: a snapshot costs more than a pulse
+            self._totals_due_s = now + _PUBLISH_EVERY_S
+            self._publish_totals()
+
+    def _publish_totals(self) -> None:
+        """Put the heralds and counters so far into the snapshot."""
+        if not self.heralds:
+            return
+        self._snapshot = replace(self._snapshot, shot=self.heralds[-1].shot + 1,
+                                 heralded=len(self.heralds),
+                                 recent_heralds=tuple(self.heralds[-100:]),
+                                 pulses_total=self._pulses_total, **self._counters)
 
     def _on_pulse(self, shot_log: ShotLog, posterior: Any) -> None:
+        """Publish a live snapshot (the shot runner calls this at the GUI rate)."""
         now = time.perf_counter()
-        if now - self._last_publish < _PUBLISH_EVERY_S:
-            return
-        self._last_publish = now
         t_now, pulses_now = self.clock.now(), self._pulses_total + shot_log.n_pulses
         t_mark, pulses_mark = self._rate_mark
         rate = (pulses_now - pulses_mark) / (t_now - t_mark) if t_now > t_mark else 0.0
@@ -413,6 +423,7 @@ class Engine:
 
     def _finish(self, state: EngineState, message: str) -> None:
         """Write the end record, finalise the files and publish the final state."""
+        self._publish_totals()
         if self._writer is not None:
             try:
                 if not self._writer_failed:

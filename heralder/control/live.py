@@ -29,20 +29,17 @@ def live_snapshot(previous: EngineSnapshot, shot_log: ShotLog, posterior: Any, *
 
     ``latency_pcts_s`` are the decision latencies' (p50, p99), see :func:`latency_percentiles`.
     """
-    cols = shot_log.columns
-    summary = cols["posterior"]
+    pulses, summary = shot_log.table("pulses"), shot_log.table("posterior")  # new arrays
+    photons = shot_log.table("photons")
     n2 = float(n_atoms) ** 2
-    photons = cols["photons"]
     last = shot_log.n_pulses - 1
-    times = [t for t, k in zip(photons["times_s"], photons["pulse_index"], strict=True)
-             if k == last]
     return replace(
         previous, shot=shot_log.shot, pulses_total=pulses_total, pulses_per_s=pulses_per_s,
         latency_p50_s=latency_pcts_s[0], latency_p99_s=latency_pcts_s[1],
-        counts=np.array(cols["pulses"]["counts"], dtype=np.int64),  # copies: the log grows
-        states=tuple("tc" if s == 0 else "anti_tc" for s in cols["pulses"]["state"]),
+        counts=pulses["counts"].copy(),
+        states=tuple("tc" if s == 0 else "anti_tc" for s in pulses["state"].tolist()),
         posterior_s=np.array(posterior.S), posterior_p=np.array(posterior.p),
-        pmax_history=np.array(summary["pmax"], dtype=float),
-        qfi_history=np.array(summary["qfi"], dtype=float) / n2,
-        qfi_ideal_history=np.array(summary["qfi_ideal"], dtype=float) / n2,
-        arrival_times_s=np.asarray(times, dtype=float), true_s=true_s, **counters)
+        pmax_history=summary["pmax"].copy(),
+        qfi_history=summary["qfi"] / n2, qfi_ideal_history=summary["qfi_ideal"] / n2,
+        arrival_times_s=photons["times_s"][photons["pulse_index"] == last],
+        true_s=true_s, **counters)

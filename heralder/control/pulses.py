@@ -66,10 +66,12 @@ class CounterPulses:
         if self.trigger is not None:
             self.trigger.fire(timeout_s)
         block = self.counter.read(timeout_s)
-        if len(block.counts) != 1:
+        try:
+            (counts,), (valid,) = block.counts.tolist(), block.valid.tolist()
+        except ValueError:
             raise DeviceProtocolError(f"{self.counter.name}: armed one gate, got "
-                                      f"{len(block.counts)}")
-        return Pulse(int(block.counts[0]), bool(block.valid[0]), self.clock.now())
+                                      f"{len(block.counts)}") from None
+        return Pulse(counts, valid, self.clock.now())
 
 
 class TagPulses:

@@ -23,11 +23,15 @@ from heralder.config import Config
 from heralder.control.clock import Clock
 from heralder.control.pulses import CounterPulses, Pulse, TagPulses
 from heralder.control.records import SwitchState
-from heralder.control.shotlog import DecisionTiming, ShotLog
+from heralder.control.shotlog import ShotLog
 from heralder.control.snapshot import HeraldSummary
 from heralder.errors import DeviceError, DeviceProtocolError
+from heralder.storage.schema import STATE_CODES
 
 __all__ = ["ShotOutcome", "ShotRunner", "update_posterior"]
+
+#: The polarisations by their code in ``pulses/state`` (:data:`STATE_CODES`): 0 TC, 1 anti-TC.
+_STATES = tuple(sorted(SwitchState, key=lambda state: STATE_CODES[state.value]))
 
 
 def update_posterior(posterior: Any, counts: int, times_s: np.ndarray | None,
@@ -49,6 +53,7 @@ class ShotOutcome:
     late: int = 0
     invalid: int = 0
     error: DeviceError | None = None
+    last_wall_s: float = 0.0  # wall time of the latest decision's acknowledgement
 
 
 class ShotRunner:
@@ -61,23 +66,32 @@ class ShotRunner:
     atoms
         The lab's atom source (simulated labs) or ``None`` (real labs prepare atoms themselves).
     clock
-        The run clock; ``t0_s`` and ``wall0_s`` are the run's start on it and on the wall clock.
+        The run clock; ``t0_s`` and ``wall0_s`` are the run's start on it and on the wall clock
+        (:func:`time.perf_counter`).
     make_posterior, make_policy
         Factories called with the config in force for each shot.
+    publish_every_s
+        Call the ``on_pulse`` observer of :meth:`run` at most this often (wall clock).
     """
 
     def __init__(self, devices: dict[str, Any], atoms: Any | None, clock: Clock, t0_s: float,
                  wall0_s: float, make_posterior: Callable[[Config], Any],
-                 make_policy: Callable[[Config], Any]) -> None:
+                 make_policy: Callable[[Config], Any], publish_every_s: float = 0.02) -> None:
         self.devices, self.atoms, self.clock = devices, atoms, clock
         self.t0_s, self.wall0_s = t0_s, wall0_s
         self.make_posterior, self.make_policy = make_posterior, make_policy
+        self.publish_every_s = publish_every_s
         self.switch = devices["switch"]
         self._policy: Any = None
-        self._policy_config: Any = None
+        self._policy_key: Any = None
         self._template: Any = None
-        self._pattern_running = False
         self._template_config: Config | None = None
+        self._pattern_running = False
+        self._next_publish_s = 0.0
+        # per-shot settings, hoisted out of the config once per shot (read on every pulse)
+        self._deadline_s = self._gate_s = self._timeout_s = 0.0
+        self._use_times = self._qfi_every = self._streamed = False
+        self._stride = 0
 
     def _source(self, config: Config) -> CounterPulses | TagPulses:
         trigger = self.devices.get("trigger")
@@ -87,55 +101,67 @@ class ShotRunner:
                              streamed=config.run.mode == "streamed")
         return CounterPulses(self.devices["counter"], trigger, self.clock)
 
-    def _wall(self) -> float:
-        return time.perf_counter() - self.wall0_s
+    def _prepare(self, config: Config) -> Any:
+        """Return a fresh posterior for ``config`` and load the shot's settings."""
+        if config is not self._template_config:  # configs are immutable: identity suffices
+            policy_key = (config.policy, config.detector, config.atoms.n_atoms)
+            if self._policy_key != policy_key:
+                self._policy = self.make_policy(config)
+                self._policy_key = policy_key
+            self._template = self.make_posterior(config)  # building the prior costs ms
+            self._template_config = config
+        engine = config.engine
+        self._deadline_s, self._timeout_s = engine.decision_deadline_s, engine.read_timeout_s
+        self._gate_s = config.detector.gate_s
+        self._use_times = config.estimator.use_arrival_times
+        self._qfi_every = engine.qfi_every_pulse
+        self._stride = config.storage.posterior_stride
+        self._streamed = config.run.mode == "streamed"
+        return self._template.copy()
 
     def run(self, shot: int, config: Config, on_pulse: Callable[[ShotLog, Any], None],
             should_stop: Callable[[], bool]) -> ShotOutcome:
         """Run shot ``shot`` under ``config`` and return its outcome.
 
+        ``on_pulse(log, posterior)`` is called after a pulse at most every ``publish_every_s``.
         A device failure ends the shot early: the outcome then carries the error, and a herald
         with reason ``"fault"`` of what was measured so far (the caller makes the hardware safe).
         """
-        engine, policy_cfg = config.engine, config.policy
-        if self._policy_config != (policy_cfg, config.detector, config.atoms.n_atoms):
-            self._policy = self.make_policy(config)
-            self._policy_config = (policy_cfg, config.detector, config.atoms.n_atoms)
-        if self._template_config != config:  # building the prior costs ms; copying µs
-            self._template = self.make_posterior(config)
-            self._template_config = config
-        posterior = self._template.copy()
-        streamed = config.run.mode == "streamed"
+        posterior = self._prepare(config)
+        streamed = self._streamed
         source = self._source(config)
         log = ShotLog(shot)
         outcome = ShotOutcome()
         if self.atoms is not None:
             self.atoms.new_shot()
-        state = SwitchState.TC
-        timeout_s = engine.read_timeout_s
+        code = STATE_CODES["tc"]  # the polarisation of the pulse about to fire (0 TC, 1 anti)
+        timeout_s = self._timeout_s
+        stop_on_late = config.engine.on_deadline_miss == "stop"
         reason, stopped = "", False
         k = 0
         extra: list[Pulse] = []
+        next_pulse, after_pulse = source.next_pulse, self._after_pulse
         try:
             if streamed:
-                self.switch.arm_pattern([SwitchState.TC, SwitchState.ANTI_TC], timeout_s)
+                self.switch.arm_pattern(_STATES, timeout_s)
                 self._pattern_running = True
             else:
                 self._ack(self.switch.set_state(SwitchState.TC, timeout_s))
             source.start(timeout_s)
             while not stopped:
-                pulse = source.next_pulse(timeout_s)
-                stop, reason, timing = self._after_pulse(
-                    k, state, pulse, posterior, log, config, streamed, outcome)
+                stop, reason, late = after_pulse(k, code, next_pulse(timeout_s), posterior, log,
+                                                 outcome)
                 stopped = stop or should_stop()
                 if stopped and not stop:
                     reason = "stopped"
-                if timing.late and engine.on_deadline_miss == "stop" and not stopped:
+                if late and stop_on_late and not stopped:
                     stopped, reason = True, "deadline"
                 if not stopped:
-                    state = state.other()  # the polarisation of the next pulse
-                on_pulse(log, posterior)
+                    code ^= 1
                 k += 1
+                if outcome.last_wall_s >= self._next_publish_s:
+                    self._next_publish_s = outcome.last_wall_s + self.publish_every_s
+                    on_pulse(log, posterior)
             if self._pattern_running:  # stopped by a request or a deadline, not the policy
                 self._ack(self.switch.stop_pattern(timeout_s))
                 self._pattern_running = False
@@ -143,70 +169,70 @@ class ShotRunner:
         except DeviceError as exc:
             outcome.error, reason = exc, "fault"
         for pulse in extra:  # fired by the hardware clock before the stop took effect
-            state = state.other()
-            self._after_pulse(k, state, pulse, posterior, log, config, streamed, outcome,
-                              forced_stop=True)
+            code ^= 1
+            after_pulse(k, code, pulse, posterior, log, outcome, forced_stop=True)
             k += 1
         true_s = self.atoms.true_s if self.atoms is not None else None
         herald = HeraldSummary(
             shot=shot, map_s=posterior.map_S, pmax=posterior.pmax, qfi=posterior.qfi(),
             qfi_ideal=posterior.qfi_ideal(), pulses=k,
-            final_sign=-1 if state is SwitchState.TC else 1,
+            final_sign=-1 if _STATES[code] is SwitchState.TC else 1,
             true_s=None if true_s is None else int(true_s), reason=reason)
         log.add_full_posterior(max(k - 1, 0), posterior.S, posterior.p)
         outcome.record = log.record(herald, self.clock.now() - self.t0_s)
         outcome.herald = herald
         return outcome
 
-    def _after_pulse(self, k: int, state: SwitchState, pulse: Pulse, posterior: Any,
-                     log: ShotLog, config: Config, streamed: bool, outcome: ShotOutcome,
-                     forced_stop: bool = False) -> tuple[bool, str, DecisionTiming]:
-        """Update, decide, command the switch and log everything for pulse ``k``."""
-        t_data = self._wall()
-        deadline = t_data + config.engine.decision_deadline_s
-        if pulse.valid:
-            update_posterior(posterior, pulse.counts, pulse.times_s,
-                             config.estimator.use_arrival_times, config.detector.gate_s)
+    def _after_pulse(self, k: int, code: int, pulse: Pulse, posterior: Any, log: ShotLog,
+                     outcome: ShotOutcome, forced_stop: bool = False) -> tuple[bool, str, bool]:
+        """Update, decide, command the switch and log everything for pulse ``k`` (fired in
+        state ``_STATES[code]``); return (stop, reason, late). This runs once per pulse: keep
+        it lean (no per-pulse objects beyond the log's row tuples)."""
+        wall, wall0_s = time.perf_counter, self.wall0_s
+        t_data = wall() - wall0_s
+        deadline = t_data + self._deadline_s
+        counts, valid = pulse.counts, pulse.valid
+        if valid:
+            update_posterior(posterior, counts, pulse.times_s, self._use_times, self._gate_s)
             verdict = self._policy.decide(posterior)  # guard rails included
             policy_stop, reason, value = verdict.stop, verdict.reason, verdict.value
         else:  # lost data: never read as zero photons; herald what is known
             outcome.invalid += 1
-            policy_stop, reason, value = False, "data_loss", float("nan")
-        stop = policy_stop or forced_stop or not pulse.valid
-        t_decided = self._wall()
+            policy_stop, reason, value = False, "data_loss", math.nan
+        stop = policy_stop or forced_stop or not valid
+        t_decided = t_sent = t_ack = wall() - wall0_s
         ack_ok = True
         if forced_stop:  # the stop came after this pulse had fired: its deadline had passed
-            t_sent = t_ack = t_decided
             deadline = t_data
-        elif stop and streamed:
-            t_sent = self._wall()
-            ack_ok = self._ack(self.switch.stop_pattern(config.engine.read_timeout_s))
+        elif not stop:
+            if not self._streamed:  # stepped: set the next pulse's polarisation
+                t_sent = wall() - wall0_s
+                ack_ok = self._ack(self.switch.set_state(_STATES[code ^ 1], self._timeout_s))
+                t_ack = wall() - wall0_s
+            # else: the running pattern switches by itself
+        elif self._streamed:
+            t_sent = wall() - wall0_s
+            ack_ok = self._ack(self.switch.stop_pattern(self._timeout_s))
             self._pattern_running = False
-            t_ack = self._wall()
-        elif stop:
-            t_sent = t_ack = t_decided
-        elif streamed:
-            t_sent = t_ack = t_decided  # the hardware pattern switches by itself
+            t_ack = wall() - wall0_s
+        # else: a stepped stop needs no command
+        late = t_ack > deadline
+        outcome.latencies_s.append(t_ack - t_data)
+        outcome.late += late
+        outcome.last_wall_s = t_ack
+        log.add_pulse(k, code, counts, valid, pulse.t_data_s - self.t0_s, pulse.marker_ps)
+        log.add_decision(k, stop, policy_stop, value, t_data, t_decided, t_sent, t_ack,
+                         deadline, ack_ok)
+        if self._qfi_every or stop:
+            qfi, qfi_ideal = posterior.qfi(), posterior.qfi_ideal()
         else:
-            t_sent = self._wall()
-            ack_ok = self._ack(self.switch.set_state(state.other(), config.engine.read_timeout_s))
-            t_ack = self._wall()
-        timing = DecisionTiming(t_data, t_decided, t_sent, t_ack, deadline, ack_ok)
-        outcome.latencies_s.append(timing.latency_s)
-        outcome.late += timing.late
-        log.add_pulse(k, state.value, pulse.counts, pulse.valid,
-                      pulse.t_data_s - self.t0_s, pulse.marker_ps)
-        log.add_decision(k, stop, value, timing, policy_stop)
-        with_qfi = config.engine.qfi_every_pulse or stop
-        log.add_posterior(k, *posterior.summary(),
-                          posterior.qfi() if with_qfi else math.nan,
-                          posterior.qfi_ideal() if with_qfi else math.nan, len(posterior.S))
+            qfi = qfi_ideal = math.nan
+        log.add_posterior(k, *posterior.summary(), qfi, qfi_ideal, len(posterior.S))
         if pulse.times_s is not None:
             log.add_photons(k, pulse.times_s, pulse.timestamps_ps)
-        stride = config.storage.posterior_stride
-        if stride and (k + 1) % stride == 0 and not stop:
+        if self._stride and (k + 1) % self._stride == 0 and not stop:
             log.add_full_posterior(k, posterior.S, posterior.p)
-        return stop, reason, timing
+        return stop, reason, late
 
     def _ack(self, ack: Any) -> bool:
         """Check a switch acknowledgement; a wrong read-back is a device fault."""

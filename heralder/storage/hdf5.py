@@ -13,7 +13,6 @@ Photon-HDF5 field carries its official description as ``TITLE`` (what phconvert 
 
 from __future__ import annotations
 
-import array
 import datetime as _dt
 import json
 import os
@@ -24,7 +23,7 @@ import h5py
 import numpy as np
 
 from heralder.errors import DataLossError
-from heralder.storage.schema import TABLES, column_array, new_column, record_rows
+from heralder.storage.schema import TABLES, record_rows, table_dtype
 
 __all__ = ["FINAL_NAME", "PARTIAL_NAME", "USER_GROUP", "H5RunFile"]
 
@@ -90,13 +89,13 @@ _PH_TITLES = {
 
 
 class _TableBuffer:
-    """Collect rows of one table and append them to its datasets in batches."""
+    """Collect rows of one table (structured arrays) and append them to its datasets in batches."""
 
     def __init__(self, group: h5py.Group, name: str) -> None:
-        self.spec = TABLES[name]
+        self.dtype = table_dtype(name)
         self.group = group.require_group(name)
         self.datasets: dict[str, h5py.Dataset] = {}
-        for column, dtype in self.spec.items():
+        for column, dtype in TABLES[name].items():
             h5_dtype = h5py.string_dtype() if dtype == np.dtype(object) else dtype
             if column in self.group:
                 self.datasets[column] = self.group[column]
@@ -104,18 +103,15 @@ class _TableBuffer:
                 self.datasets[column] = self.group.create_dataset(
                     column, shape=(0,), maxshape=(None,), dtype=h5_dtype,
                     chunks=(_CHUNK_ROWS if h5_dtype is dtype else 1024,))
-        self.pending = {c: new_column(d) for c, d in self.spec.items()}
+        self.pending: list[np.ndarray] = []
         self.pending_rows = 0
         self.rows = len(next(iter(self.datasets.values())))
 
-    def add(self, columns: dict[str, Any]) -> None:
-        for column, values in columns.items():
-            pending = self.pending[column]
-            if isinstance(values, np.ndarray) and isinstance(pending, array.array):
-                pending.frombytes(np.ascontiguousarray(values, self.spec[column]).tobytes())
-            else:
-                pending.extend(values)
-        self.pending_rows += len(values)
+    def add(self, rows: np.ndarray) -> None:
+        """Queue ``rows`` (a structured array of the table's dtype; kept, not copied)."""
+        if len(rows):
+            self.pending.append(rows)
+            self.pending_rows += len(rows)
 
     def flush(self, whole_chunks: bool = True) -> None:
         """Append the buffered rows: only whole chunks, or everything (at the end).
@@ -127,15 +123,25 @@ class _TableBuffer:
             else self.pending_rows
         if not n:
             return
+        rows = self.pending[0] if len(self.pending) == 1 else _concatenate(self.pending,
+                                                                            self.dtype)
         start, stop = self.rows, self.rows + n
-        for column, values in self.pending.items():
-            dataset = self.datasets[column]
+        for column, dataset in self.datasets.items():
             dataset.resize((stop,))
-            dataset[start:stop] = column_array(values[:n] if n < len(values) else values,
-                                               self.spec[column])
-            self.pending[column] = values[n:] if n < len(values) else new_column(
-                self.spec[column])
+            dataset[start:stop] = np.ascontiguousarray(rows[column][:n])
+        self.pending = [rows[n:].copy()] if n < len(rows) else []
         self.rows, self.pending_rows = stop, self.pending_rows - n
+
+
+def _concatenate(parts: list[np.ndarray], dtype: np.dtype) -> np.ndarray:
+    """Return ``parts`` (structured arrays of ``dtype``) joined (np.concatenate is far slower
+    on structured arrays: it resolves the field types of every part in Python)."""
+    out = np.empty(sum(len(part) for part in parts), dtype)
+    start = 0
+    for part in parts:
+        out[start:start + len(part)] = part
+        start += len(part)
+    return out
 
 
 def _string(value: str) -> np.bytes_:
@@ -179,11 +185,11 @@ class H5RunFile:
             self._end = dict(record)
         elif kind == "shot":
             self.shots += 1
-        for table, columns in record_rows(record).items():
+        for table, rows in record_rows(record).items():
             buffer = self._tables.get(table)
             if buffer is None:
                 buffer = self._tables[table] = _TableBuffer(self._user, table)
-            buffer.add(columns)
+            buffer.add(rows)
             if buffer.pending_rows >= self.flush_rows:
                 buffer.flush()
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import h5py
@@ -16,6 +15,7 @@ from heralder.control.snapshot import EngineControl, EngineState
 from heralder.errors import ConfigError, DeviceTimeout, HeralderError
 from heralder.registry import register
 from heralder.storage.journal import read_journal
+from heralder.storage.schema import decode_record, encode_record
 from heralder.storage.validate import validate_run
 
 
@@ -73,9 +73,9 @@ def test_replay_detects_a_tampered_count(make_config):
     path = Path(engine.run_dir) / "journal.jsonl"
     lines = path.read_text().splitlines()
     shot_line = next(i for i, line in enumerate(lines) if '"type":"shot"' in line)
-    record = json.loads(lines[shot_line])
+    record = decode_record(lines[shot_line])
     record["tables"]["pulses"]["counts"][1] += 7
-    lines[shot_line] = json.dumps(record)
+    lines[shot_line] = encode_record(record).decode().rstrip("\n")
     path.write_text("\n".join(lines) + "\n")
     assert not replay_run(engine.run_dir).ok
 

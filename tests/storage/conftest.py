@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from heralder.config import Config, dump_config
-from heralder.control.shotlog import DecisionTiming, ShotLog
+from heralder.control.shotlog import ShotLog
 from heralder.control.snapshot import HeraldSummary
 
 
@@ -22,19 +22,17 @@ def shot_record(shot: int, rng: np.random.Generator, n_pulses: int = 5,
                 with_tags: bool = False) -> dict:
     """Return a plausible ``shot`` record with random counts (and clicks)."""
     log = ShotLog(shot)
-    state = "tc"
     for k in range(n_pulses):
         counts = int(rng.poisson(20.0))
         marker = (shot * 1000 + k) * 200_000_000
-        log.add_pulse(k, state, counts, True, 1e-4 * k, marker if with_tags else -1)
-        timing = DecisionTiming(0.1 * k, 0.1 * k + 1e-5, 0.1 * k + 2e-5, 0.1 * k + 3e-5,
-                                0.1 * k + 1e-3)
-        log.add_decision(k, k == n_pulses - 1, rng.random(), timing)
+        log.add_pulse(k, k % 2, counts, True, 1e-4 * k, marker if with_tags else -1)
+        stop = k == n_pulses - 1
+        log.add_decision(k, stop, stop, rng.random(), 0.1 * k, 0.1 * k + 1e-5, 0.1 * k + 2e-5,
+                         0.1 * k + 3e-5, 0.1 * k + 1e-3)
         log.add_posterior(k, 30, rng.random(), 30.5, 1.0 / 3, 1e5 * rng.random(), 2e5, 10)
         if with_tags:
             times = np.sort(rng.random(counts)) * 1e-5
             log.add_photons(k, times, marker + np.round(times * 1e12).astype(np.int64))
-        state = "anti_tc" if state == "tc" else "tc"
     log.add_full_posterior(n_pulses - 1, np.array([28, 30, 32]), np.array([0.1, 0.8, 0.1]))
     herald = HeraldSummary(shot, 30, 0.8, 1e5, 2e5, n_pulses, -1 if n_pulses % 2 else 1,
                            true_s=30, reason="pmax")
