@@ -93,7 +93,8 @@ class LCC25(TransportDriver):
     poll_interval_s
         Pause between ``mode?`` read-backs while the unit has not switched.
     clock
-        Host clock stamping acknowledgements.
+        Host clock stamping acknowledgements and pausing between read-backs (on a simulated
+        clock polling never sleeps for real); ``timeout_s`` bounds the wait in real time.
     """
 
     driver_name = "lcc25"
@@ -202,7 +203,7 @@ class LCC25(TransportDriver):
             back = self.get_state(self.timeout_s)
             if back is state or time.monotonic() >= deadline:
                 break
-            time.sleep(self.poll_interval_s)
+            self.clock.sleep(self.poll_interval_s)  # a simulated clock does not really wait
         return SwitchAck(requested=state, read_back=back, t_sent_s=t_sent,
                          t_ack_s=self.clock.now(), settle_time_s=self.settle_time_s)
 

@@ -91,7 +91,8 @@ class SR400(TransportDriver):
     poll_interval_s
         Pause between polls while waiting for a gate.
     clock
-        Host clock stamping the blocks read.
+        Host clock stamping the blocks read and pausing between polls (on a simulated clock
+        polling never sleeps for real); ``timeout_s`` bounds the wait in real time.
     """
 
     driver_name = "sr400"
@@ -261,7 +262,7 @@ class SR400(TransportDriver):
                 break
             if time.monotonic() >= deadline:
                 raise DeviceTimeout(f"{self.address}: no gate completed within {timeout_s:g} s")
-            time.sleep(self.poll_interval_s)
+            self.clock.sleep(self.poll_interval_s)  # a simulated clock does not really wait
         values = np.asarray(counts, dtype=np.int64)
         flagged = bool(status & (_STATUS_OVERFLOW | _STATUS_RATE))
         valid = (values < OVERFLOW_COUNTS) & (not flagged)

@@ -23,10 +23,8 @@ def demo_config(in_process: bool = False) -> dict:
         devices = {"counter": {"driver": "virtual_counter", "address": "sim://lab"},
                    "switch": {"driver": "virtual_switch", "address": "sim://lab"}}
     else:
-        # The drivers poll with real sleeps; on the simulated clock polling at once is faster.
-        fast = {"settings": {"poll_interval_s": 0.0}}
-        devices = {"counter": {"driver": "sr400", "address": "sim://sr400", **fast},
-                   "switch": {"driver": "lcc25", "address": "sim://lcc25", **fast}}
+        devices = {"counter": {"driver": "sr400", "address": "sim://sr400"},
+                   "switch": {"driver": "lcc25", "address": "sim://lcc25"}}
     return {
         "run": {"name": "demo", "seed": 2026, "shots": 200, "mode": "stepped"},
         "atoms": {"n_atoms": 1000, "preset": "paper"},
