@@ -6,6 +6,7 @@ pulse and column, measured in the same run.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import time
@@ -14,12 +15,12 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from heralder.bench import BenchResult, compare
+from heralder.bench import BenchResult, compare, time_call
 from heralder.control.shotlog import ShotLog
 from heralder.control.snapshot import HeraldSummary
 from heralder.storage.hdf5 import H5RunFile
 from heralder.storage.journal import Journal
-from heralder.storage.schema import TABLES
+from heralder.storage.schema import TABLES, encode_record
 
 _PULSES_PER_SHOT = 100
 
@@ -76,11 +77,34 @@ def _h5_rate(directory: Path, pool: list[dict], n_pulses: int) -> tuple[float, l
     return n_pulses / (time.perf_counter() - start), rss
 
 
+def _format_1_line(record: dict) -> bytes:
+    """Return ``record`` as the format-1 journal wrote it (every column a JSON list)."""
+    tables = {name: {column: rows[column].tolist() for column in rows.dtype.names}
+              for name, rows in record["tables"].items()}
+    return (json.dumps(dict(record, tables=tables), separators=(",", ":")) + "\n").encode()
+
+
+def _encoding(pool: list[dict]) -> list[BenchResult]:
+    """Return the journal encoding cost of a shot of 12 pulses, format 2 vs format 1."""
+    shot = pool[0]
+    ours = time_call(lambda: encode_record(shot), repeats=300).p50_s
+    old = time_call(lambda: _format_1_line(shot), repeats=300).p50_s
+    return [
+        BenchResult("journal line, format 1 (JSON float lists; baseline), shot of 12 pulses",
+                    old * 1e6, "µs"),
+        BenchResult("journal line, format 2 (packed binary), shot of 12 pulses", ours * 1e6, "µs",
+                    baseline=old * 1e6, ratio=compare(ours, old),
+                    details={"bytes": len(encode_record(shot)),
+                             "format_1_bytes": len(_format_1_line(shot))}),
+    ]
+
+
 def run(quick: bool) -> list[BenchResult]:
     """Return HDF5 and journal pulse rates, with the naive baseline, and memory growth."""
     n_pulses = 100_000 if quick else 1_000_000
     rng = np.random.default_rng(3)
     pool = [_shot(i, rng) for i in range(20)]
+    encoding = _encoding([_shot(0, rng, pulses=12)])
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         baseline = _naive_rate(directory, 2000, rng)
@@ -107,4 +131,5 @@ def run(quick: bool) -> list[BenchResult]:
                     details={"rss_mib": rss}),
         BenchResult("journal, one fsync per shot of 100 pulses", j_rate, "pulses/s",
                     details={"shots": j_shots}),
+        *encoding,
     ]

@@ -123,25 +123,18 @@ class _TableBuffer:
             else self.pending_rows
         if not n:
             return
-        rows = self.pending[0] if len(self.pending) == 1 else _concatenate(self.pending,
-                                                                            self.dtype)
+        # one gather per column, straight from the pending parts into a contiguous array
+        columns = {column: np.concatenate([part[column] for part in self.pending])
+                   for column in self.datasets}
         start, stop = self.rows, self.rows + n
         for column, dataset in self.datasets.items():
             dataset.resize((stop,))
-            dataset[start:stop] = np.ascontiguousarray(rows[column][:n])
-        self.pending = [rows[n:].copy()] if n < len(rows) else []
+            dataset[start:stop] = columns[column][:n]
+        rest = np.empty(self.pending_rows - n, self.dtype)
+        for column, values in columns.items():
+            rest[column] = values[n:]
+        self.pending = [rest] if len(rest) else []
         self.rows, self.pending_rows = stop, self.pending_rows - n
-
-
-def _concatenate(parts: list[np.ndarray], dtype: np.dtype) -> np.ndarray:
-    """Return ``parts`` (structured arrays of ``dtype``) joined (np.concatenate is far slower
-    on structured arrays: it resolves the field types of every part in Python)."""
-    out = np.empty(sum(len(part) for part in parts), dtype)
-    start = 0
-    for part in parts:
-        out[start:start + len(part)] = part
-        start += len(part)
-    return out
 
 
 def _string(value: str) -> np.bytes_:
