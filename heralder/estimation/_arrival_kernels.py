@@ -7,18 +7,27 @@ after each event, closed-form tail), organised for speed:
 * each uniformisation chunk uses the fastest rate the band can reach within the chunk (O(1):
   the exit rates rise to one peak and fall), not the global maximum;
 * each Poisson term's support shrinks as the Poisson weight still to come falls, and the sum
-  stops once the bound on the rest is below ``_STOP_TOL`` of the mass (the reference's level);
+  stops once the bound on the rest is below ``stop_tol`` of the mass;
 * Poisson terms go in pairs, one sweep over the band per pair (the odd term is recomputed in
   registers, never stored);
 * the hot loops use unsigned indices (no negative-index checks) so that LLVM vectorises them,
   and work buffers are allocated once per call, sized for the largest candidate.
 
-What is dropped is below ``_DROP_TOL`` (1e-300) of the vector's mass, i.e. at the edge of double
-precision. A relative cut such as 1e-18 (for
-states, term entries or the sum's rest) would halve the cost but is not safe: a ladder state
-that is 1e-30 of the mass now can carry the whole likelihood later (a candidate S that needs
-dark counts, or η near 1 where only the last state survives the gate); such cuts moved log L
-by up to 3 nats on randomized records like those of tests/estimation/test_arrival_speed_paths.py.
+Everything dropped is non-negative mass: edge states and term entries go while their sum stays
+below ``drop_tol`` of the vector's mass, and the Poisson tail beyond ``stop_tol``. Two settings:
+
+* ``EXACT_TOLS`` (1e-300, 1e-30), the reference's level: log L agrees with arrival.py to ~1e-13.
+  A relative cut such as 1e-18 moves log L of *some* candidates by up to 3 nats: a ladder state
+  that is 1e-30 of the mass now can carry the whole likelihood later (a candidate S that needs
+  dark counts, or η near 1 where only the last state survives the gate).
+* ``POSTERIOR_TOLS`` (1e-14, 1e-14), held to the posterior, not to each log L. Each truncation
+  drops paths whose probability given the times so far is below 1e-14, so for records drawn
+  from candidate S the expected relative deficit of L(S) is at most 1e-14 × (number of
+  truncations), and by the same token (E[p(S | times) δ_S] = p(S) E_S[δ_S]) the expected
+  total-variation error of the normalised posterior is at most twice that: a pulse at S ≈ 100
+  makes a few thousand truncations, so ≲ 1e-10. The 3-nat cases above are candidates whose
+  posterior is that improbable. tests/estimation/test_arrival_select.py checks the posterior
+  against the exact kernel.
 
 Importing this module raises ImportError without numba (see backend.py).
 """
@@ -32,19 +41,18 @@ import numpy as np
 
 from heralder.estimation._kernels import log_sum
 
-__all__ = ["log_likelihood_times"]
+__all__ = ["EXACT_TOLS", "POSTERIOR_TOLS", "log_likelihood_times"]
 
 _NEG_INF = -np.inf
 _CHUNK = 100.0  # largest qΔ uniformised in one piece (arrival.CHUNK)
-_DROP_TOL = 1e-300  # states and term entries below this fraction of the mass are dropped
-# The Poisson sum stops once the bound on its rest is below this fraction of the propagated
-# mass: the reference's fixed length λ + 10√λ + 30 leaves a rest of 1e-30 to 1e-44.
-_STOP_TOL = 1e-30
+#: (drop_tol, stop_tol) at the reference's level, and held to the posterior (module docstring).
+EXACT_TOLS = (1e-300, 1e-30)
+POSTERIOR_TOLS = (1e-14, 1e-14)
 _FAST = {"reassoc", "contract", "nsz", "arcp"}  # reassociation lets LLVM vectorise the sums
 _ONE = np.uint64(1)
 
 
-@numba.njit(cache=True, fastmath=_FAST, inline="always")
+@numba.njit(cache=True, nogil=True, fastmath=_FAST, inline="always")
 def _term(src, dst, alpha, lo, hi, weight, diag, sup):
     """Write the next Poisson term dst = src·P on states lo..hi, add weight·dst to α and
     return dst's mass."""
@@ -60,7 +68,7 @@ def _term(src, dst, alpha, lo, hi, weight, diag, sup):
     return mass
 
 
-@numba.njit(cache=True, fastmath=_FAST, inline="always")
+@numba.njit(cache=True, nogil=True, fastmath=_FAST, inline="always")
 def _two_terms(src, dst, alpha, lo, hi, w1, w2, diag, sup):
     """Write dst = src·P² on states lo..hi, add w1·src·P + w2·src·P² to α and return the
     masses of src·P and src·P² (src·P is recomputed, never stored: one sweep, not two)."""
@@ -89,13 +97,14 @@ def _two_terms(src, dst, alpha, lo, hi, w1, w2, diag, sup):
     return m1, m2
 
 
-@numba.njit(cache=True, fastmath=_FAST)
-def _chunk(alpha, lo, hi, top, terms, lam, diag, sup, a, b):
+@numba.njit(cache=True, nogil=True, fastmath=_FAST)
+def _chunk(alpha, lo, hi, top, terms, lam, diag, sup, a, b, drop_tol, stop_tol):
     """Replace α (band [lo, hi]) by α·Σ_{m ≤ terms} Poisson(m; λ)·P^m on states lo..top.
 
     Returns the highest state any term reached and the propagated mass. An entry x of term m
     adds at most x·Σ_{p>m} Poisson(p; λ) to the result (P is sub-stochastic), so it leaves the
-    term's support once that is below _DROP_TOL of the mass so far. Terms go in pairs.
+    term's support (from the edges) while the sum of such bounds stays below drop_tol of the mass
+    so far. Terms go in pairs.
     """
     weight = math.exp(-lam)
     mass = 0.0
@@ -130,18 +139,21 @@ def _chunk(alpha, lo, hi, top, terms, lam, diag, sup, a, b):
         # The rest of the Poisson weights falls geometrically once m + 1 > λ.
         ratio = lam / (m + 1)
         rest = weight * ratio / (1.0 - ratio) if ratio < 0.5 else 1.0
-        if rest * mass <= _STOP_TOL * out_mass:
+        if rest * mass <= stop_tol * out_mass:
             break
-        floor = _DROP_TOL * out_mass / rest
-        while t_lo < t_hi and a[t_lo] < floor:
+        # Drop edge entries while what they could still add stays within the budget.
+        budget = drop_tol * out_mass / rest
+        while t_lo < t_hi and a[t_lo] <= budget:
+            budget -= a[t_lo]
             t_lo += 1
-        while t_hi > t_lo and a[t_hi] < floor:
+        while t_hi > t_lo and a[t_hi] <= budget:
+            budget -= a[t_hi]
             t_hi -= 1
     return reached, out_mass
 
 
-@numba.njit(cache=True, fastmath=_FAST)
-def _propagate(alpha, band, exit_rate, peak, thin, dark_rate, duration, diag, sup, a, b):
+@numba.njit(cache=True, nogil=True, fastmath=_FAST)
+def _propagate(alpha, band, exit_rate, peak, thin, dark_rate, duration, diag, sup, a, b, tols):
     """Replace α by α·exp(D·duration), D = −diag(exit + δ) + thin·superdiag(exit), by
     uniformisation over the band ``band`` = [lo, hi] (updated in place).
 
@@ -170,18 +182,20 @@ def _propagate(alpha, band, exit_rate, peak, thin, dark_rate, duration, diag, su
         for j in range(np.uint64(lo), np.uint64(top) + _ONE):
             diag[j] = 1.0 - (exit_rate[j] + dark_rate) * inv_q
             sup[j] = thin * exit_rate[j] * inv_q
-        hi, mass = _chunk(alpha, lo, hi, top, reach, lam, diag, sup, a, b)
-        floor = _DROP_TOL * mass
-        while lo < hi and alpha[lo] < floor:
+        hi, mass = _chunk(alpha, lo, hi, top, reach, lam, diag, sup, a, b, tols[0], tols[1])
+        budget = tols[0] * mass
+        while lo < hi and alpha[lo] <= budget:
+            budget -= alpha[lo]
             alpha[lo] = 0.0
             lo += 1
-        while hi > lo and alpha[hi] < floor:
+        while hi > lo and alpha[hi] <= budget:
+            budget -= alpha[hi]
             alpha[hi] = 0.0
             hi -= 1
     band[0], band[1] = lo, hi
 
 
-@numba.njit(cache=True, fastmath=_FAST)
+@numba.njit(cache=True, nogil=True, fastmath=_FAST)
 def _register(alpha, band, exit_rate, eta, dark_rate, work):
     """Apply D1 = η·R + δI to α (band grows by one state), normalise it; return the mass."""
     lo, hi = band[0], min(band[1] + 1, alpha.size - 1)
@@ -199,8 +213,8 @@ def _register(alpha, band, exit_rate, eta, dark_rate, work):
     return total
 
 
-@numba.njit(cache=True)
-def log_likelihood_times(times, gate_s, S, k_mult, gamma, eta, dark_rate, dead_time):
+@numba.njit(cache=True, nogil=True)
+def log_likelihood_times(times, gate_s, S, k_mult, gamma, eta, dark_rate, dead_time, tols):
     """Return log L(times | S) for each S, as arrival.log_likelihood_times_one."""
     out = np.empty(S.size)
     band = np.zeros(2, dtype=np.int64)
@@ -227,14 +241,14 @@ def log_likelihood_times(times, gate_s, S, k_mult, gamma, eta, dark_rate, dead_t
         alive_from = 0.0
         for t in times:
             _propagate(state, band, rates, peak, 1.0 - eta, dark_rate,
-                       max(t - alive_from, 0.0), diag, sup, a, b)
+                       max(t - alive_from, 0.0), diag, sup, a, b, tols)
             total = _register(state, band, rates, eta, dark_rate, a)
             if not total > 0.0:
                 log_c = _NEG_INF
                 break
             log_c += math.log(total)
             # Q conserves mass, so no renormalisation after the dead window.
-            _propagate(state, band, rates, peak, 1.0, 0.0, dead_time, diag, sup, a, b)
+            _propagate(state, band, rates, peak, 1.0, 0.0, dead_time, diag, sup, a, b, tols)
             alive_from = max(t, alive_from) + dead_time
         if log_c == _NEG_INF:
             out[c] = _NEG_INF

@@ -30,7 +30,7 @@ _WALK_FLOOR = math.exp(-_WALK_NATS)
 _OK, _IMPLAUSIBLE, _SKIPPED = 0, 1, 2
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _log_binom(x, k, p, lnfact):
     if x < 0 or x > k:
         return _NEG_INF
@@ -42,7 +42,7 @@ def _log_binom(x, k, p, lnfact):
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _dark_term(m, n, k, log_d, d, log_p, log_q, lnfact):
     """Return log Pois(m; d) + log Bin(n − m; k, p) given log d, log p and log(1 − p)."""
     x = n - m
@@ -57,7 +57,7 @@ def _dark_term(m, n, k, log_d, d, log_p, log_q, lnfact):
     return ((m * log_d if m > 0 else 0.0) - d - lnfact[m]) + out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _log_dark_binom(n, k, p, d, lnfact):
     if d == 0.0:
         return _log_binom(n, k, p, lnfact)
@@ -100,7 +100,7 @@ def _log_dark_binom(n, k, p, d, lnfact):
     return ref + math.log(total)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _log_add(a, b):
     if a == _NEG_INF:
         return b
@@ -111,7 +111,7 @@ def _log_add(a, b):
     return b + math.log1p(math.exp(a - b))
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _log_like(n, s, k_mult, eta_table, leak_c, leak_r2, d, lnfact, n_limit):
     if n > n_limit:
         return _NEG_INF
@@ -129,7 +129,7 @@ def _log_like(n, s, k_mult, eta_table, leak_c, leak_r2, d, lnfact, n_limit):
     return v
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def log_count_likelihood(n, S, k_mult, eta_table, leak_c, leak_r2, d, lnfact, n_limit):
     """Return log P(n | S) for each S (the model part, as CountModel.log_likelihood)."""
     out = np.empty(S.size)
@@ -138,7 +138,7 @@ def log_count_likelihood(n, S, k_mult, eta_table, leak_c, leak_r2, d, lnfact, n_
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def log_sum(a):
     m = _NEG_INF
     for v in a:
@@ -151,7 +151,7 @@ def log_sum(a):
     return m + math.log(total)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def summary(S, logp):
     """Return (MAP S, its probability, mean S, standard deviation of S) in two passes."""
     best = 0
@@ -167,7 +167,7 @@ def summary(S, logp):
     return S[best], math.exp(logp[best]), mean, math.sqrt(max(var, 0.0))
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def qfi_terms(S, logp, F, g2, parity):
     """Return (F(ρ), Σ p_S F_S) over the family (S ascending) as QfiTables.mixed and .ideal."""
     f_ideal = 0.0
@@ -186,7 +186,7 @@ def qfi_terms(S, logp, F, g2, parity):
     return f_ideal - 16.0 * coh, f_ideal
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def count_update(S, logp, n, iparams, fparams, eta_table, lnfact, out_S, out_logp,
                  out_info):
     """Write the posterior after one count into ``out_S``/``out_logp``; return its size.
@@ -237,7 +237,7 @@ def count_update(S, logp, n, iparams, fparams, eta_table, lnfact, out_S, out_log
     return m
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _add_component(vec, lo, weight, log_scale, k, p, pois, lnfact, spread):
     """Add weight·exp(log_scale)·(Pois ⊛ Bin(k, p))(n) to vec[n − lo] for every n of vec.
 
@@ -277,7 +277,7 @@ def _add_component(vec, lo, weight, log_scale, k, p, pois, lnfact, spread):
     return first - lo, last - lo
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def voi_terms(S, logp, iparams, fparams, eta_table, lnfact, F, g2, parity, live_nats,
               spread):
     """Return (F_now, F_ideal, E_n[F after the next count]) as voi.voi_terms_numpy.

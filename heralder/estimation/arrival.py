@@ -129,7 +129,8 @@ def log_likelihood_times_one(times_s: np.ndarray, gate_s: float, S: int, pulse: 
 
 
 def log_likelihood_times(times_s: np.ndarray, gate_s: float, S: np.ndarray, pulse: int,
-                         detector: DetectorModel, *, backend: str = "numpy") -> np.ndarray:
+                         detector: DetectorModel, *, backend: str = "numpy",
+                         exact: bool = True) -> np.ndarray:
     """Return log L(times | S) for each S of one pulse.
 
     Parameters
@@ -146,6 +147,9 @@ def log_likelihood_times(times_s: np.ndarray, gate_s: float, S: np.ndarray, puls
         Supplies η' = η(1 − ε), the dark rate, the dead time and Γ.
     backend
         ``"numba"`` uses the compiled kernel when installed, else numpy.
+    exact
+        False lets the compiled kernel drop paths below 1e-14 of the filtered mass (held to
+        the posterior, not to each log L; see _arrival_kernels). The numpy path is always exact.
 
     Raises
     ------
@@ -161,8 +165,9 @@ def log_likelihood_times(times_s: np.ndarray, gate_s: float, S: np.ndarray, puls
     S = np.asarray(S, dtype=np.int64)
     kernels = compiled_arrival_kernels() if backend == "numba" else None
     if kernels is not None:
+        tols = kernels.EXACT_TOLS if exact else kernels.POSTERIOR_TOLS
         return kernels.log_likelihood_times(np.ascontiguousarray(times_s), float(gate_s), S,
                                             1 if pulse == 0 else 2, gamma, eta, dark_rate_hz,
-                                            detector.dead_time_s)
+                                            detector.dead_time_s, tols)
     return np.array([log_likelihood_times_one(times_s, gate_s, int(s), pulse, gamma, eta,
                                               dark_rate_hz, detector.dead_time_s) for s in S])

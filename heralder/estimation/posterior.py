@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from heralder.estimation import arrival, qfi_tables
+from heralder.estimation.arrival_select import select_and_score
 from heralder.estimation.backend import compiled_kernels, resolve_backend
 from heralder.estimation.detector import DetectorModel
 from heralder.estimation.efficiency import photons_per_pulse
@@ -225,16 +226,32 @@ class Posterior:
         n = times.size
         self._predict_jumps()
         # Prune the candidates with the cheap count likelihood first (notes §5).
-        ll_count = self.model.log_likelihood(n, self._S, self.pulses)
+        ll_count = self._count_likelihood(n)
         lp = self._logp + ll_count
         cand = np.isfinite(lp) & (lp >= np.max(lp) - self.prune_nats)
         ll = np.full(self._S.shape, -np.inf)
         if np.any(cand):
-            ll[cand] = arrival.log_likelihood_times(
-                times, float(gate_s), self._S[cand], self.pulses, self.detector,
-                backend=self.backend)
+            S_cand = self._S[cand]
+
+            def score(idx: np.ndarray) -> np.ndarray:
+                return arrival.log_likelihood_times(
+                    times, float(gate_s), S_cand[idx], self.pulses, self.detector,
+                    backend=self.backend, exact=False)
+
+            if self.backend == "numpy":  # the reference scores every candidate exactly
+                ll[cand] = score(np.arange(S_cand.size))
+            else:  # held to the posterior (arrival_select, _arrival_kernels)
+                ll[cand] = select_and_score(score, S_cand, self._logp[cand], ll_count[cand])
         # The outlier density spreads its count probability uniformly over the gate.
         self._apply(n, ll, log_density=-n * math.log(float(gate_s)))
+
+    def _count_likelihood(self, n: int) -> np.ndarray:
+        """Return log P(n | S) on the support (the model part), compiled when available."""
+        if self._kernels is None:
+            return self.model.log_likelihood(n, self._S, self.pulses)
+        iparams, fparams, eta_table, lnfact = self._compiled_args()
+        return self._kernels.log_count_likelihood(n, self._S, iparams[0], eta_table, fparams[0],
+                                                  fparams[1], fparams[2], lnfact, iparams[1])
 
     def _apply(self, n: int, ll: np.ndarray, log_density: float = 0.0) -> None:
         logp, keep, status, z = combine_update(
