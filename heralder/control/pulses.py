@@ -2,9 +2,12 @@
 
 A :class:`CounterPulses` fires (or waits for) one gate per call; a :class:`TagPulses` splits the
 tag stream at the pulse-marker channel (as Swabian's CountBetweenMarkers does): a pulse is the
-marker and the clicks after it. In streamed mode a pulse is complete when the next marker has
-arrived; in stepped mode only one pulse is in flight, so it is complete once a read after its
-marker returns (a :class:`TagSource` read returns only after the tags it covers are final).
+marker and the clicks after it. In streamed mode a pulse is complete once its gate has closed on
+the tagger's time base, i.e. when a block says the stream is complete past it
+(:attr:`TagBlock.t_end_ps`), or else when the next marker has arrived (then the next pulse has
+already fired: a stop decided on this pulse comes one pulse late). In stepped mode only one pulse
+is in flight, so it is complete once a read after its marker returns (a :class:`TagSource` read
+returns only after the tags it covers are final).
 """
 
 from __future__ import annotations
@@ -85,13 +88,14 @@ class TagPulses:
         self._stamps = np.zeros(0, np.int64)
         self._channels = np.zeros(0, np.int32)
         self._lossy = False
+        self._end_ps = -1  # the stream is complete up to here (-1: the source does not say)
         self._ready: deque[Pulse] = deque()
 
     def start(self, timeout_s: float) -> None:
         """Start the stream with an empty buffer."""
         self._stamps, self._channels = np.zeros(0, np.int64), np.zeros(0, np.int32)
         self._ready.clear()
-        self._lossy = False
+        self._lossy, self._end_ps = False, -1
         self.tagger.start()
 
     def stop(self, timeout_s: float) -> list[Pulse]:
@@ -109,6 +113,7 @@ class TagPulses:
         while not self._ready:
             block = self.tagger.read(timeout_s)
             self._lossy = self._lossy or block.overflow or block.missed_events > 0
+            self._end_ps = max(self._end_ps, block.t_end_ps)
             self._stamps = np.concatenate((self._stamps, block.timestamps_ps))
             self._channels = np.concatenate((self._channels, block.channels))
             self._split(final=not self.streamed)
@@ -118,6 +123,9 @@ class TagPulses:
         """Move every complete pulse of the buffer to the ready queue."""
         markers = np.flatnonzero(self._channels == self.tagger.marker_channel)
         complete = len(markers) if final else len(markers) - 1
+        if not final and self._end_ps >= 0:  # pulses whose gate closed before the stream end
+            gate_ends = self._stamps[markers] + self.gate_ps
+            complete = max(complete, int(np.searchsorted(gate_ends, self._end_ps, "right")))
         if complete <= 0:
             return
         bounds = [*markers[:complete + 1].tolist(), len(self._stamps)][:complete + 1]

@@ -93,6 +93,10 @@ class TagBlock:
         ``True`` if the instrument reports an overflow inside the block (data incomplete).
     t_read_s
         Host clock time when the block was read.
+    t_end_ps
+        Tagger time up to which the stream is complete: no later block holds a tag before it
+        (Swabian: the buffer's ``tGetData``); ``-1`` if the source does not say. It lets a
+        streamed pulse count as complete once its gate has closed, not only at the next marker.
     """
 
     timestamps_ps: np.ndarray
@@ -100,6 +104,7 @@ class TagBlock:
     missed_events: int = 0
     overflow: bool = False
     t_read_s: float = 0.0
+    t_end_ps: int = -1
 
     def __post_init__(self) -> None:
         if self.timestamps_ps.shape != self.channels.shape or self.timestamps_ps.ndim != 1:
