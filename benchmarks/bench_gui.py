@@ -114,6 +114,8 @@ def run(quick: bool) -> list[BenchResult]:
 
     def stalls(group: list[StallMeter]) -> dict[str, object]:
         return {"max_ms": [round(m.max_gap_s * 1e3, 1) for m in group],
+                "gui_cpu_in_max_ms": [round(m.busy_in_worst_gap_s() * 1e3, 1) for m in group],
+                "max_gui_cpu_per_gap_ms": [round(m.max_busy_s * 1e3, 1) for m in group],
                 "p99_ms": [round(m.percentile_s(99) * 1e3, 1) for m in group],
                 "over_50ms": [m.count_over(_STALL_LIMIT_S) for m in group],
                 "ticks": [m.ticks for m in group]}

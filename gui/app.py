@@ -112,6 +112,8 @@ def save_screenshot(
         window.close()
         raise HeralderError(f"run not started: {failures[0]}")
     ended = not window.bridge.active
+    while not window.plots.settled:  # the final redraw takes a few passes of the event loop
+        app.processEvents()
     app.processEvents()
     saved = ended and window.grab().save(str(path), "PNG")
     window.close()

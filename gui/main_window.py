@@ -270,8 +270,6 @@ class MainWindow(QMainWindow):
             return
         self.notice.hide()
         self.plots.reset(self.config)
-        # Draw the reset plots now, before the engine thread competes for the interpreter.
-        self.plots.canvas.viewport().repaint()
         self.bridge.start(self.config)
         self.setup.set_device_states("in use by the run")
         self.run_panel.show_state(EngineState.RUNNING)
@@ -293,7 +291,7 @@ class MainWindow(QMainWindow):
         self.last_snapshot = snap
         self.status.show(snap)
         if snap.state in _ENDED:
-            self.plots.show_snapshot(snap, tight=True)
+            self.plots.show_final(snap)
         else:
             self.plots.ingest(snap)
             if self.pacer.due():

@@ -9,9 +9,12 @@ downsampled and clipped to the view, so a refresh costs the same after 10 shots 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 import pyqtgraph as pg
+from PyQt6.QtCore import QTimer
 from PyQt6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from heralder.config import Config
@@ -40,11 +43,15 @@ _MIN_HALF_WIDTH_S = 6.0
 _LOG_FLOOR = 1e-300
 
 
-def _fit(plot: pg.PlotItem, axis: int, lo: float, hi: float, pad_low: float = 0.0) -> None:
+def _fit(plot: pg.PlotItem, axis: int, lo: float, hi: float, pad_low: float = 0.0, *,
+         shrink: bool = True) -> None:
     """Re-range one axis only when ``[lo, hi]`` leaves the view or fills under a quarter of it.
 
     An axis whose range stays put keeps its cached ticks; regenerating them is most of the cost
-    of a frame, so ranges move in jumps with headroom instead of following every point.
+    of a frame, so ranges move in jumps with headroom instead of following every point. With
+    ``shrink`` false the axis only grows (per-shot plots: a new shot restarts their data, and
+    re-ranging on every shot would regenerate their ticks every shot); the run's final redraw
+    fits them to the data.
     """
     if not (np.isfinite(lo) and np.isfinite(hi)):
         return
@@ -52,13 +59,19 @@ def _fit(plot: pg.PlotItem, axis: int, lo: float, hi: float, pad_low: float = 0.
     span = hi - lo
     if span <= 0.0:  # a single value: give it room around itself
         span = 0.1 * max(abs(hi), 1.0)
-    if view_lo <= lo and hi <= view_hi and span >= _FILL_MIN * (view_hi - view_lo):
+    if view_lo <= lo and hi <= view_hi and (not shrink or
+                                            span >= _FILL_MIN * (view_hi - view_lo)):
         return
     low, high = lo - pad_low * span, hi + _HEADROOM * span
     if axis == 0:
         plot.setXRange(low, high, padding=0.0)
     else:
         plot.setYRange(low, high, padding=0.0)
+
+
+def _stems(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return the segment pairs (x, 0) → (x, y) of a stem plot (for ``connect="pairs"``)."""
+    return np.repeat(x, 2), np.column_stack([np.zeros_like(y), y]).ravel()
 
 
 def _long_curve(plot: pg.PlotItem, **style) -> pg.PlotDataItem:
@@ -113,6 +126,10 @@ class LivePlots(QWidget):
         self._parts = (*self._always, self._show_arrivals, self._show_heralds)
         self._stale: set = set()
         self._next_part = 0
+        self._steps: deque[Callable[[], object]] = deque()
+        self._step_timer = QTimer(self)
+        self._step_timer.setInterval(0)
+        self._step_timer.timeout.connect(self._step)
 
     def _plot(
         self, row: int, col: int, title: str, x: tuple, y: tuple, colspan: int = 1,
@@ -135,11 +152,12 @@ class LivePlots(QWidget):
         self.counts_plot = self._plot(
             0, 0, "Counts per pulse, this shot", ("pulse number", None), ("photon counts", None),
             colspan=2)
-        dots = {"pen": None, "symbol": "o", "symbolSize": 7, "symbolPen": None}
+        # One stem per pulse, drawn as a single path of segment pairs: far cheaper to update and
+        # paint than a scatter of symbols, so a frame stays short.
         self.counts_tc = self.counts_plot.plot(
-            name="TC pulse (σ−)", symbolBrush=_TC, **dots)
+            name="TC pulse (σ−)", pen=pg.mkPen(_TC, width=3), connect="pairs")
         self.counts_anti = self.counts_plot.plot(
-            name="anti-TC pulse (σ+)", symbolBrush=_ANTI_TC, **dots)
+            name="anti-TC pulse (σ+)", pen=pg.mkPen(_ANTI_TC, width=3), connect="pairs")
 
         self.posterior_plot = self._plot(
             0, 2, "Posterior over S, this shot", ("spin length S", None), ("P(S | counts)", None))
@@ -199,6 +217,7 @@ class LivePlots(QWidget):
         self._last_pulses = -1
         self._last_herald_shot = -1
         self._stale.clear()
+        self._steps.clear()
         self._n_atoms = config.atoms.n_atoms
         self.show_policy(config)
         support_s, log_p = prior_support(self._n_atoms, _PRIOR_NATS)
@@ -207,6 +226,10 @@ class LivePlots(QWidget):
         self.herald_plot.setXRange(support_s[0] - 1, support_s[-1] + 1, padding=0.0)
         self._prior_peak = float(prior_p.max())
         self.herald_plot.setYRange(0.0, 1.5 * self._prior_peak, padding=0.0)
+        for plot in (self.counts_plot, self.pmax_plot, self.qfi_plot):  # they only grow in a run
+            plot.setXRange(-0.5, 10.0, padding=0.0)
+        self.counts_plot.setYRange(0.0, 10.0, padding=0.0)
+        self.qfi_plot.setYRange(0.0, 1e-9, padding=0.0)
         self.herald_bars.setOpts(x=[], height=[])
         self.switches.setData([], [])
         self.arrivals.setData([], [])
@@ -224,14 +247,34 @@ class LivePlots(QWidget):
         if not on:
             self.posterior_plot.setYRange(0.0, 1.0, padding=0.0)
 
-    def show_snapshot(self, snap: EngineSnapshot, *, tight: bool = False) -> None:
-        """Take in ``snap`` and redraw every plot from it (``tight``: ranges fit the data)."""
+    def show_snapshot(self, snap: EngineSnapshot) -> None:
+        """Take in ``snap`` and redraw every plot from it at once."""
         self.ingest(snap)
         for part in self._parts:
             part(snap)
-        if tight:
-            for plot in self._tight_plots:
-                plot.getViewBox().autoRange(padding=0.05)
+
+    def show_final(self, snap: EngineSnapshot) -> None:
+        """Redraw every plot from a run's last snapshot with its ranges fitted to the data.
+
+        One plot per pass of the event loop: all of them at once would stall the window for
+        a whole-canvas repaint. :attr:`settled` tells when the last one is drawn.
+        """
+        self.ingest(snap)
+        self._steps = deque([*(partial(part, snap) for part in self._parts),
+                             *(partial(plot.getViewBox().autoRange, padding=0.05)
+                               for plot in self._tight_plots)])
+        self._step_timer.start()
+
+    @property
+    def settled(self) -> bool:
+        """Return ``True`` when no redraw of :meth:`show_final` is pending."""
+        return not self._steps
+
+    def _step(self) -> None:
+        if self._steps:
+            self._steps.popleft()()
+        if not self._steps:
+            self._step_timer.stop()
 
     def ingest(self, snap: EngineSnapshot) -> None:
         """Keep what must not be missed between frames (photon times, heralds); cheap."""
@@ -266,11 +309,11 @@ class LivePlots(QWidget):
         self.qfi.setData(np.arange(1, len(snap.qfi_history) + 1), snap.qfi_history)
         self.qfi_ideal.setData(
             np.arange(1, len(snap.qfi_ideal_history) + 1), snap.qfi_ideal_history)
-        _fit(self.pmax_plot, 0, 0.0, max(n, 2))
-        _fit(self.qfi_plot, 0, 0.0, max(n, 2))
+        _fit(self.pmax_plot, 0, 0.0, max(n, 2), shrink=False)
+        _fit(self.qfi_plot, 0, 0.0, max(n, 2), shrink=False)
         if len(snap.qfi_ideal_history) or len(snap.qfi_history):
             top = np.nanmax(np.concatenate([snap.qfi_history, snap.qfi_ideal_history]))
-            _fit(self.qfi_plot, 1, 0.0, float(top))
+            _fit(self.qfi_plot, 1, 0.0, float(top), shrink=False)
 
     def _show_counts(self, snap: EngineSnapshot) -> None:
         self.caption.setText(f"N = {snap.n_atoms} atoms, shot {snap.shot} of {snap.shots_total}")
@@ -278,11 +321,11 @@ class LivePlots(QWidget):
         counts = np.asarray(snap.counts[:n], float)
         pulse = np.arange(n)
         tc = np.array([state == "tc" for state in snap.states[:n]], bool)
-        self.counts_tc.setData(pulse[tc], counts[tc])
-        self.counts_anti.setData(pulse[~tc], counts[~tc])
+        for curve, mask in ((self.counts_tc, tc), (self.counts_anti, ~tc)):
+            curve.setData(*_stems(pulse[mask], counts[mask]))
         if n:
-            _fit(self.counts_plot, 0, -0.5, max(n, 4) - 0.5)
-            _fit(self.counts_plot, 1, 0.0, float(counts.max()))
+            _fit(self.counts_plot, 0, -0.5, max(n, 4) - 0.5, shrink=False)
+            _fit(self.counts_plot, 1, 0.0, float(counts.max()), shrink=False)
 
     def _show_posterior(self, snap: EngineSnapshot) -> None:
         s = np.asarray(snap.posterior_s, float)

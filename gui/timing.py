@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections import deque
 
@@ -12,44 +13,41 @@ __all__ = ["FramePacer", "StallMeter"]
 
 
 class FramePacer:
-    """Decide when to redraw the plots so the GUI never slows a CPU-bound engine much.
+    """Decide when to redraw the plots so the window takes little CPU from a starved engine.
 
-    In CPython the engine thread and the GUI thread share one interpreter lock: every
-    millisecond spent drawing is a millisecond the engine cannot compute while it is busy (a
-    simulated lab). While the other threads of the process are busy, frames are spaced so the
-    GUI thread uses at most ``budget`` of the wall time; when they mostly wait (real hardware),
-    every frame is drawn. A frame is always drawn after ``max_interval_s``.
+    The engine runs in its own process: with a core to spare the window draws every frame. On a
+    saturated machine (1-minute load average at or above the number of cores) every millisecond
+    of drawing is taken from someone, the engine included, so frames are spaced for the GUI
+    thread to use at most ``budget`` of the wall time. A frame is always drawn after
+    ``max_interval_s``.
 
     Parameters
     ----------
     budget
-        Largest share of wall time the GUI thread may use while the engine is busy.
+        Largest share of wall time the GUI thread may use on a saturated machine.
     max_interval_s
         Longest time between two frames.
-    busy_share
-        Share of wall time the other threads must use to count as busy.
     """
 
-    def __init__(
-        self, budget: float = 0.06, max_interval_s: float = 1.0, busy_share: float = 0.1,
-    ) -> None:
+    def __init__(self, budget: float = 0.2, max_interval_s: float = 1.0) -> None:
         if not 0.0 < budget <= 1.0:
             raise ValueError(f"budget must lie in (0, 1], got {budget}")
+        if not max_interval_s > 0.0:
+            raise ValueError(f"max_interval_s must be positive, got {max_interval_s}")
         self.budget = budget
         self.max_interval_s = max_interval_s
-        self.busy_share = busy_share
         self.frames = 0
-        self._last: tuple[float, float, float] | None = None
+        self._cores = os.cpu_count() or 1
+        self._last: tuple[float, float] | None = None
 
     def due(self) -> bool:
         """Return ``True`` if a frame should be drawn now (and count it as drawn)."""
-        now = (time.perf_counter(), time.thread_time(), time.process_time())
+        now = (time.perf_counter(), time.thread_time())
         if self._last is not None:
             wall_s = max(now[0] - self._last[0], 1e-9)
             gui_s = now[1] - self._last[1]
-            others_s = (now[2] - self._last[2]) - gui_s
-            engine_busy = others_s >= self.busy_share * wall_s
-            if engine_busy and gui_s > self.budget * wall_s and wall_s < self.max_interval_s:
+            if (gui_s > self.budget * wall_s and wall_s < self.max_interval_s
+                    and os.getloadavg()[0] >= self._cores):
                 return False
         self._last = now
         self.frames += 1
@@ -57,10 +55,11 @@ class FramePacer:
 
 
 class StallMeter(QObject):
-    """Record the gaps between ticks of a short QTimer.
+    """Record the gaps between ticks of a short QTimer, and the GUI thread's CPU time in each.
 
     A tick that comes late means the event loop was busy (or blocked) that long; the largest
-    gap is the worst stall a user could have felt.
+    gap is the worst stall a user could have felt. The CPU time the GUI thread used within a gap
+    tells its own work from waiting: for the interpreter lock, or for a core on a loaded machine.
 
     Parameters
     ----------
@@ -75,8 +74,11 @@ class StallMeter(QObject):
     ) -> None:
         super().__init__(parent)
         self.max_gap_s = 0.0
+        self.max_busy_s = 0.0
         self.gaps_s: deque[float] = deque(maxlen=max_gaps)
+        self.busy_s: deque[float] = deque(maxlen=max_gaps)
         self._clock = QElapsedTimer()
+        self._cpu_s = 0.0
         self._timer = QTimer(self)
         self._timer.setInterval(interval_ms)
         self._timer.timeout.connect(self._tick)
@@ -88,8 +90,10 @@ class StallMeter(QObject):
 
     def start(self) -> None:
         """Start (or restart) measuring from zero."""
-        self.max_gap_s = 0.0
+        self.max_gap_s = self.max_busy_s = 0.0
         self.gaps_s.clear()
+        self.busy_s.clear()
+        self._cpu_s = time.thread_time()
         self._clock.start()
         self._timer.start()
 
@@ -101,11 +105,19 @@ class StallMeter(QObject):
         """Return the ``q``-th percentile of the recorded gaps (0 before any tick)."""
         return float(np.percentile(self.gaps_s, q)) if self.gaps_s else 0.0
 
+    def busy_in_worst_gap_s(self) -> float:
+        """Return the GUI thread's CPU time within the largest gap (0 before any tick)."""
+        return self.busy_s[int(np.argmax(self.gaps_s))] if self.gaps_s else 0.0
+
     def count_over(self, limit_s: float) -> int:
         """Return how many recorded gaps exceeded ``limit_s``."""
         return sum(gap > limit_s for gap in self.gaps_s)
 
     def _tick(self) -> None:
         gap_s = self._clock.restart() / 1000.0
+        cpu_s = time.thread_time()
+        busy_s, self._cpu_s = cpu_s - self._cpu_s, cpu_s
         self.gaps_s.append(gap_s)
+        self.busy_s.append(busy_s)
         self.max_gap_s = max(self.max_gap_s, gap_s)
+        self.max_busy_s = max(self.max_busy_s, busy_s)
