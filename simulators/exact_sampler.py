@@ -8,12 +8,15 @@ steps), and the emission applies a: ψ → aψ/‖aψ‖ in the next manifold. A
 the atoms are in the dark state.
 
 The survival is evaluated in a Krylov subspace of H_eff (Arnoldi, at most ``_KRYLOV`` vectors, the
-whole manifold when it is smaller): within it e^{−iH_m t} is a small eigen-decomposition, so
-the root is found by safeguarded Newton on log-survival; the subspace is trusted up to the time
-where Saad's a-posteriori error estimate β h_{m+1,m} |e_mᵀ φ₁(−iH_m t) e₁| t reaches ``_TOL``,
-then rebuilt from the propagated state. Manifolds are tridiagonal, so nothing is prepared or
-cached per S: each photon costs O(m² d). Compiled with numba when installed (extra ``fast``); the
-same code runs as plain Python otherwise (slowly).
+whole manifold when it is smaller, restricted to the state's support since H_eff is tridiagonal).
+Within it e^{−iH_m t} is tabulated on a doubling ladder of times by squaring one scaled Taylor
+exponential (compiled loops: a LAPACK eigen-decomposition of the small matrix costs more than a
+whole photon), the root is bracketed on the ladder and solved by safeguarded Newton on the Taylor
+series of the last step. The subspace is trusted up to the time where Saad's a-posteriori error
+estimate β h_{m+1,m} |e_mᵀ t φ₁(−iH_m t) e₁| reaches ``_TOL``, then rebuilt from the propagated
+state. Nothing is prepared or cached per S: each photon costs O(m² w + m³ log t) for a support
+of width w. Compiled with numba when installed (extra ``fast``); the same code runs as plain
+Python otherwise (slowly).
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ _log = logging.getLogger(__name__)
 
 _KRYLOV = 8  # largest Krylov subspace per restart
 _TOL = 1e-10  # error allowed on the propagated state (norm 1 at each photon's start)
+_DEGREE = 14  # Taylor degree for ‖δA‖₁ ≤ 1/2: truncation < 0.5¹⁵/15! ≈ 2e-17
+_LADDER = 64  # doubling steps: 2⁶³ δ outlasts any waiting time
 
 
 @njit(cache=True)
@@ -58,8 +63,11 @@ def _manifold(S, level, lam, kappa, omega, omega0, diag, off):
 
 @njit(cache=True)
 def _support(psi, d):
-    """Return [lo, hi) outside which |ψ_n| < 1e-18 ‖ψ‖ (below round-off of every result)."""
-    cut = 1e-36 * (np.abs(psi[:d]) ** 2).sum()
+    """Return [lo, hi) outside which |ψ_n| ≤ 1e-15 ‖ψ‖ (dropping those costs < 1e-13 ≪ _TOL)."""
+    total = 0.0
+    for n in range(d):
+        total += psi[n].real * psi[n].real + psi[n].imag * psi[n].imag
+    cut = 1e-30 * total
     lo, hi = 0, d
     while lo < d - 1 and abs(psi[lo]) ** 2 <= cut:
         lo += 1
@@ -69,140 +77,236 @@ def _support(psi, d):
 
 
 @njit(cache=True)
-def _arnoldi(diag, off, d, psi, m_max, basis, hess):
-    """Build an orthonormal Krylov basis of H_eff from psi; return (m, beta, h_{m+1,m}).
+def _arnoldi(diag, off, d, psi, m_max, basis, hess, w):
+    """Build an orthonormal Krylov basis of H_eff from psi; return (m, β, h_{m+1,m}, lo, hi).
 
     H_eff is tridiagonal, so the j-th basis vector lives on psi's support widened by j on each
-    side; every operation is restricted to that range (amplitudes below 1e-18 are dropped first).
+    side; every operation is restricted to that range and the whole basis to [lo, hi).
+    Written as plain loops: slicing temporaries cost more than the arithmetic at these sizes.
     """
     lo0, hi0 = _support(psi, d)
-    psi[:lo0] = 0.0
-    psi[hi0:d] = 0.0
-    beta = math.sqrt((np.abs(psi[lo0:hi0]) ** 2).sum())
-    basis[:, :d] = 0.0
-    basis[0, lo0:hi0] = psi[lo0:hi0] / beta
-    hess[:, :] = 0.0
-    w = np.zeros(d, np.complex128)
     m = min(m_max, d)
+    lo_all, hi_all = max(lo0 - m, 0), min(hi0 + m, d)
+    for n in range(lo_all, hi_all):
+        psi[n] = psi[n] if lo0 <= n < hi0 else 0.0
+        w[n] = 0.0
+        for j in range(m_max):
+            basis[j, n] = 0.0
+    beta = math.sqrt(_norm2(psi[lo0:hi0], hi0 - lo0))
+    for n in range(lo0, hi0):
+        basis[0, n] = psi[n] / beta
+    hess[:, :] = 0.0
     for j in range(m):
-        v = basis[j]
         lo = max(lo0 - j - 1, 0)
         hi = min(hi0 + j + 1, d)
+        scale = 0.0
         for i in range(lo, hi):
-            acc = diag[i] * v[i]
+            acc = diag[i] * basis[j, i]
             if i > 0:
-                acc += off[i - 1] * v[i - 1]
+                acc += off[i - 1] * basis[j, i - 1]
             if i < d - 1:
-                acc += off[i] * v[i + 1]
+                acc += off[i] * basis[j, i + 1]
             w[i] = acc
-        scale = math.sqrt((np.abs(w[lo:hi]) ** 2).sum())
+            scale += acc.real * acc.real + acc.imag * acc.imag
+        scale = math.sqrt(scale)
         norm = scale
         for _ in range(2):  # Gram–Schmidt, repeated only when cancellation was strong
             for i in range(j + 1):
-                h = np.vdot(basis[i, lo:hi], w[lo:hi])
+                h = 0j
+                for n in range(lo, hi):
+                    h += basis[i, n].conjugate() * w[n]
                 hess[i, j] += h
-                w[lo:hi] -= h * basis[i, lo:hi]
+                for n in range(lo, hi):
+                    w[n] -= h * basis[i, n]
             previous = norm
-            norm = math.sqrt((np.abs(w[lo:hi]) ** 2).sum())
+            norm = math.sqrt(_norm2(w[lo:hi], hi - lo))
             if norm > 0.7 * previous:
                 break
         if norm <= 1e-12 * max(scale, 1e-300) or j + 1 == d:
-            return j + 1, beta, 0.0  # invariant subspace: exact
+            return j + 1, beta, 0.0, lo_all, hi_all  # invariant subspace: exact
         hess[j + 1, j] = norm
         if j + 1 < m:
-            basis[j + 1, lo:hi] = w[lo:hi] / norm
-            w[lo:hi] = 0.0
+            for n in range(lo, hi):
+                basis[j + 1, n] = w[n] / norm
+                w[n] = 0.0
         else:
-            return m, beta, norm
-    return m, beta, 0.0
+            return m, beta, norm, lo_all, hi_all
+    return m, beta, 0.0, lo_all, hi_all
 
 
 @njit(cache=True)
-def _phi1(z):
-    """Return (e^z − 1)/z without cancellation near 0."""
-    if abs(z) < 1e-4:
-        return 1.0 + z / 2.0 + z * z / 6.0
-    return (np.exp(z) - 1.0) / z
+def _matmul(a, b, out, n):
+    """Write the n×n product a @ b into out (no allocation; the sizes here are ≤ 9)."""
+    for i in range(n):
+        for j in range(n):
+            acc = 0j
+            for k in range(n):
+                acc += a[i, k] * b[k, j]
+            out[i, j] = acc
 
 
 @njit(cache=True)
-def _error(t, beta, h_next, growth, mu):
-    """Return Saad's estimate of the Krylov error on ψ(t) (0 for an invariant subspace)."""
-    if h_next == 0.0:
-        return 0.0
-    acc = 0j
-    for k in range(mu.size):
-        acc += growth[k] * _phi1(mu[k] * t)
-    return beta * h_next * abs(acc) * t
+def _matvec(a, x, out, n):
+    """Write the n-vector a[:n, :n] @ x[:n] into out."""
+    for i in range(n):
+        acc = 0j
+        for k in range(n):
+            acc += a[i, k] * x[k]
+        out[i] = acc
 
 
 @njit(cache=True)
-def _survival(t, beta, c, mu, vecs):
-    """Return (‖y(t)‖², d‖y‖²/dt) for y(t) = W diag(e^{μt}) βc in the Krylov basis."""
-    z = beta * c * np.exp(mu * t)
-    y = vecs @ z
-    dy = vecs @ (mu * z)
-    return (np.abs(y) ** 2).sum(), 2.0 * (np.conj(y) * dy).sum().real
+def _norm2(y, n):
+    """Return ‖y[:n]‖²."""
+    acc = 0.0
+    for i in range(n):
+        acc += y[i].real * y[i].real + y[i].imag * y[i].imag
+    return acc
 
 
 @njit(cache=True)
-def _combine(basis, m, d, y, psi):
-    """Write ψ = Σ_i y_i v_i (the Krylov basis vectors) into psi[:d]."""
+def _expm_taylor(a, n, out, work):
+    """Write e^a into out for ‖a‖₁ ≤ 1/2 (Horner Taylor, degree ``_DEGREE``: error < 1e-17).
+
+    Scaled Taylor in compiled loops instead of LAPACK: an 8×8 eigen-decomposition costs
+    ~0.1 ms on the target machine, more than a whole photon should.
+    """
+    out[:n, :n] = 0.0
+    for i in range(n):
+        out[i, i] = 1.0
+    for k in range(_DEGREE, 0, -1):  # out ← 1 + (a/k) out
+        _matmul(a, out, work, n)
+        for i in range(n):
+            for j in range(n):
+                out[i, j] = work[i, j] / k
+            out[i, i] += 1.0
+
+
+@njit(cache=True)
+def _taylor_vectors(a, n, y, w):
+    """Fill w[i] = a^i y / i! for i = 0.._DEGREE (so e^{σa} y = Σ σ^i w[i] for 0 ≤ σ ≤ 1)."""
+    w[0, :n] = y[:n]
+    for i in range(1, _DEGREE + 1):
+        _matvec(a, w[i - 1], w[i], n)
+        w[i, :n] /= i
+
+
+@njit(cache=True)
+def _taylor_eval(w, n, sigma, y):
+    """Write Σ σ^i w[i] into y; return (‖y‖², d‖y‖²/dσ)."""
+    y[:n] = 0.0
+    dy = np.zeros(n, np.complex128)
+    power = 1.0
+    for i in range(_DEGREE + 1):
+        for k in range(n):
+            y[k] += power * w[i, k]
+            if i < _DEGREE:
+                dy[k] += (i + 1) * power * w[i + 1, k]
+        power *= sigma
+    p = _norm2(y, n)
+    dp = 0.0
+    for k in range(n):
+        dp += 2.0 * (y[k].real * dy[k].real + y[k].imag * dy[k].imag)
+    return p, dp
+
+
+@njit(cache=True)
+def _combine(basis, m, lo, hi, d, y, psi):
+    """Write ψ = Σ_i y_i v_i (the Krylov basis vectors, zero outside [lo, hi)) into psi[:d]."""
     psi[:d] = 0.0
-    for i in range(m):
-        psi[:d] += y[i] * basis[i, :d]
+    for n in range(lo, hi):
+        acc = 0j
+        for i in range(m):
+            acc += y[i] * basis[i, n]
+        psi[n] = acc
 
 
 @njit(cache=True)
-def _wait(diag, off, d, psi, u, t_max, basis, hess):
-    """Propagate psi until ‖ψ(t)‖² = u or t = t_max; return (t, emitted?) and leave ψ(t) in psi."""
-    t_done = 0.0
-    tau = -1.0
-    while True:
-        m, beta, h_next = _arnoldi(diag, off, d, psi, _KRYLOV, basis, hess)
-        hm = hess[:m, :m]
-        mu, vecs = np.linalg.eig(-1j * hm)
-        e1 = np.zeros(m, np.complex128)
-        e1[0] = 1.0
-        c = np.linalg.solve(vecs, e1)
-        growth = vecs[m - 1, :] * c  # e_mᵀ W diag(.) W⁻¹ e₁ weights
+def _wait(diag, off, d, psi, u, t_max, basis, hess, ladder, work, w, w_full):
+    """Propagate psi until ‖ψ(t)‖² = u or t = t_max; return (t, emitted?) and leave ψ(t) in psi.
 
-        if tau <= 0.0:
-            tau = 1.0 / max(np.abs(mu).max(), 1e-300)
-        while _error(tau, beta, h_next, growth, mu) > _TOL and tau > 1e-300:
-            tau *= 0.5
+    In the Krylov basis, e^{tA} (A = −iH_m) is tabulated on the doubling ladder t_k = 2^k δ,
+    ‖δA‖₁ ≤ 1/2, by squaring one Taylor exponential of the augmented matrix [[δA, e₁], [0, 0]],
+    whose last column gives t φ₁(tA) e₁ for Saad's error estimate. The root is bracketed by
+    walking up the ladder, narrowed to one δ by walking down it, and solved by safeguarded
+    Newton on the Taylor series inside that last step.
+    """
+    t_done = 0.0
+    y = np.zeros(_KRYLOV + 1, np.complex128)
+    y_try = np.zeros(_KRYLOV + 1, np.complex128)
+    aug = work[0]
+    while True:
+        m, beta, h_next, lo, hi = _arnoldi(diag, off, d, psi, _KRYLOV, basis, hess, w_full)
+        n = m + 1
         limit = t_max - t_done
-        for _ in range(200):  # grow the trusted step while the root is not yet bracketed
-            if tau >= limit or _survival(tau, beta, c, mu, vecs)[0] <= u:
+        shrink = 1.0
+        while True:  # δ itself must be trusted (almost always at once)
+            aug[:n, :n] = 0.0
+            aug[:m, :m] = -1j * hess[:m, :m]
+            aug[0, m] = 1.0
+            norm1 = 0.0
+            for j in range(n):
+                norm1 = max(norm1, np.abs(aug[:n, j]).sum())
+            delta = 0.5 * shrink / norm1
+            aug[:n, :n] *= delta
+            _expm_taylor(aug, n, ladder[0], work[1])
+            if beta * h_next * abs(ladder[0, m - 1, m]) <= _TOL:
                 break
-            if _error(2.0 * tau, beta, h_next, growth, mu) > _TOL:
+            shrink *= 0.5
+        # Walk up until the root is bracketed or the limit passed, while the basis is trusted.
+        k = 0
+        restart = False
+        while beta * beta * _norm2(ladder[k, :, 0], m) > u and delta * 2.0**k < limit:
+            if k + 1 == ladder.shape[0]:
+                restart = True
                 break
-            tau *= 2.0
-        step = min(tau, limit)
-        p_end = _survival(step, beta, c, mu, vecs)[0]
-        if p_end > u:  # no emission within this step
-            _combine(basis, m, d, vecs @ (beta * c * np.exp(mu * step)), psi)
-            t_done += step
-            if step >= limit:
-                return t_done, False
+            _matmul(ladder[k], ladder[k], ladder[k + 1], n)
+            if beta * h_next * abs(ladder[k + 1, m - 1, m]) > _TOL:
+                restart = True
+                break
+            k += 1
+        if restart:  # trusted up to t_k only: rebuild the Krylov basis from ψ(t_k)
+            for i in range(m):
+                y[i] = beta * ladder[k, i, 0]
+            _combine(basis, m, lo, hi, d, y, psi)
+            t_done += delta * 2.0**k
             continue
-        # Safeguarded Newton on g(t) = log p(t) − log u over the bracket [lo, hi].
-        lo, hi = 0.0, step
-        t = step * 0.5
+        # Walk down: the largest sum T_a of ladder times with ‖ψ(T_a)‖² > u and T_a < limit.
+        y[:m] = 0.0
+        y[0] = beta
+        t_a = 0.0
+        for j in range(k, -1, -1):
+            t_j = delta * 2.0**j
+            if t_a + t_j >= limit:
+                continue
+            _matvec(ladder[j], y, y_try, m)
+            if _norm2(y_try, m) > u:
+                y[:m] = y_try[:m]
+                t_a += t_j
+        # The crossing (or the limit) lies in (T_a, T_a + δ]: Taylor series in σ = s/δ.
+        _taylor_vectors(aug, m, y, w)
+        sigma_end = min(1.0, (limit - t_a) / delta)
+        p_end, _ = _taylor_eval(w, m, sigma_end, y_try)
+        if p_end > u:  # no emission before the limit
+            _combine(basis, m, lo, hi, d, y_try, psi)
+            return t_max, False
+        s_lo, s_hi = 0.0, sigma_end
+        sigma = 0.5 * sigma_end
         log_u = math.log(u)
         for _ in range(100):
-            p, dp = _survival(t, beta, c, mu, vecs)
+            p, dp = _taylor_eval(w, m, sigma, y_try)
             g = math.log(p) - log_u
             if g > 0.0:
-                lo = t
+                s_lo = sigma
             else:
-                hi = t
-            if abs(g) < 1e-13 or hi - lo <= 1e-15 * hi:
+                s_hi = sigma
+            if abs(g) < 1e-13 or s_hi - s_lo <= 1e-15 * s_hi:
                 break
-            t_new = t - g * p / dp if dp < 0.0 else 0.5 * (lo + hi)
-            t = t_new if lo < t_new < hi else 0.5 * (lo + hi)
-        _combine(basis, m, d, vecs @ (beta * c * np.exp(mu * t)), psi)
-        return t_done + t, True
+            s_new = sigma - g * p / dp if dp < 0.0 else 0.5 * (s_lo + s_hi)
+            sigma = s_new if s_lo < s_new < s_hi else 0.5 * (s_lo + s_hi)
+        _taylor_eval(w, m, sigma, y_try)
+        _combine(basis, m, lo, hi, d, y_try, psi)
+        return t_done + t_a + sigma * delta, True
 
 
 @njit(cache=True)
@@ -214,13 +318,18 @@ def _pulse(S, q0, lam, kappa, omega, omega0, uniforms, t_max):
     off = np.zeros(size, np.float64)
     basis = np.zeros((_KRYLOV, size), np.complex128)
     hess = np.zeros((_KRYLOV + 1, _KRYLOV), np.complex128)
+    ladder = np.zeros((_LADDER, _KRYLOV + 1, _KRYLOV + 1), np.complex128)
+    work = np.zeros((2, _KRYLOV + 1, _KRYLOV + 1), np.complex128)
+    w = np.zeros((_DEGREE + 1, _KRYLOV + 1), np.complex128)
+    w_full = np.zeros(size, np.complex128)
     psi = np.zeros(size, np.complex128)
     psi[0] = 1.0
     times = np.zeros(k, np.float64)
     t = 0.0
     for j in range(k):
         d = _manifold(S, q0 - j, lam, kappa, omega, omega0, diag, off)
-        wait, emitted = _wait(diag, off, d, psi, uniforms[j], t_max - t, basis, hess)
+        wait, emitted = _wait(diag, off, d, psi, uniforms[j], t_max - t, basis, hess,
+                              ladder, work, w, w_full)
         t += wait
         if not emitted:
             return times, j, psi[:d].copy()
