@@ -3,17 +3,29 @@
 The estimator's detector model is ``[detector]`` with the cascade rates Γ filled in from
 ``[atoms]`` when the section leaves them at 0, so arrival times and dead time are modelled with
 the same Γ the cavity physics gives (:func:`heralder.physics.cavity.cascade_gammas_per_s`).
+
+Arrival times are used only where their likelihood holds: the cascade it is built on needs
+y = λ√(S(S+1))/(κ/2) ≤ 0.3 (:data:`heralder.physics.cavity.BAD_CAVITY_X`) at every plausible S.
+Outside that, :func:`arrival_times_used` falls back to counts, which are exact in every regime
+(``docs/timing-study`` shows the cascade time likelihood heralding wrongly there).
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import lru_cache
 
-from heralder.config import Config
+from heralder.config import AtomsConfig, Config
 from heralder.estimation import DetectorModel, Policy, Posterior, make_policy
-from heralder.physics.cavity import cascade_gammas_per_s
+from heralder.physics.cavity import (
+    BAD_CAVITY_X,
+    cascade_gammas_per_s,
+    cavity_parameters,
+    likely_spin_range,
+)
 
-__all__ = ["estimator_detector", "new_policy", "new_posterior"]
+__all__ = ["arrival_times_notice", "arrival_times_used", "cascade_validity",
+           "estimator_detector", "new_policy", "new_posterior"]
 
 
 def estimator_detector(config: Config) -> DetectorModel:
@@ -36,3 +48,36 @@ def new_posterior(config: Config, backend: str) -> Posterior:
 def new_policy(config: Config) -> Policy:
     """Return the stopping policy of ``config``."""
     return make_policy(config.policy, config.atoms.n_atoms, estimator_detector(config))
+
+
+@lru_cache(maxsize=64)
+def cascade_validity(atoms: AtomsConfig) -> tuple[float, int, bool]:
+    """Return (y, S, valid): the cascade's validity parameter y = λ√(S(S+1))/(κ/2) at the
+    largest plausible S of the prior (faster polarisation), that S, and whether y ≤ 0.3.
+
+    The estimator does not know S, so ``[atoms] fixed_s`` (a simulation setting) is ignored. The
+    bad-cavity preset sits exactly at the bound and counts as valid.
+    """
+    s_hi = max(likely_spin_range(atoms.n_atoms)[1], 1)
+    y = float(cavity_parameters(atoms).max_x(s_hi))
+    return y, s_hi, y <= BAD_CAVITY_X * (1.0 + 1e-9)
+
+
+def arrival_times_used(config: Config) -> bool:
+    """Return whether the estimator updates with arrival times: ``[estimator]
+    use_arrival_times`` is set and the cascade holds for ``[atoms]`` (:func:`cascade_validity`);
+    otherwise it updates with counts."""
+    return config.estimator.use_arrival_times and cascade_validity(config.atoms)[2]
+
+
+def arrival_times_notice(config: Config) -> str | None:
+    """Return the notice for a run whose configured arrival times fall back to counts, or
+    ``None`` when nothing falls back."""
+    if not config.estimator.use_arrival_times:
+        return None
+    y, s_hi, valid = cascade_validity(config.atoms)
+    if valid:
+        return None
+    return (f"estimator.use_arrival_times: the estimator uses counts only, since the cascade "
+            f"time likelihood is outside its validity (y = λ√(S(S+1))/(κ/2) = {y:.3g} > "
+            f"{BAD_CAVITY_X:g} at S = {s_hi}); photon counts are exact in every regime")

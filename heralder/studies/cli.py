@@ -22,6 +22,8 @@ STUDIES: dict[str, tuple[str, str]] = {
             "run the sweep declared in a TOML file (any study kind) on Dask or in-process"),
     "policy": ("heralder.studies.policy_cmd",
                "compare the stopping policies, counts vs arrival times, on the virtual lab"),
+    "timing": ("heralder.studies.timing_cmd",
+               "exact vs cascade photon timing: what it does to heralding, and the fallback"),
 }
 
 

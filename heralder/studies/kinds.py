@@ -70,6 +70,7 @@ class StudyKind:
 KINDS: dict[str, str | StudyKind] = {
     "policy": "heralder.studies.policy:KIND",
     "dark": "heralder.studies.dark:KIND",
+    "timing": "heralder.studies.timing:KIND",
 }
 
 

@@ -26,12 +26,11 @@ import numpy as np
 
 from heralder.config import AtomsConfig, PolicyConfig
 from heralder.control.clock import SimClock
-from heralder.control.records import SwitchState
-from heralder.estimation import DetectorModel, Posterior, make_policy
+from heralder.estimation import Posterior, make_policy
 from heralder.physics import mean_qfi
-from heralder.physics.cavity import cascade_gammas_per_s, recommended_gate_s
 from heralder.studies.kinds import Record, StudyKind
 from heralder.studies.policy_report import times_reduction, write_csv, write_markdown, write_png
+from heralder.studies.shots import run_policies, study_detector
 from heralder.studies.sweep import Point, Sweep
 
 __all__ = [
@@ -49,10 +48,6 @@ __all__ = [
     "with_overrides",
     "write_report",
 ]
-
-#: Pulses fired per block between decisions' bookkeeping (the lab's streamed mode).
-_BLOCK = 16
-
 
 def default_policies(cap: int) -> dict[str, PolicyConfig]:
     """Return the compared policies (notes §7), each with at most ``cap`` pulses."""
@@ -130,12 +125,6 @@ class CellResult:
     stops: dict[tuple[str, str], list[StopRecord]]
 
 
-def _cell_detector(atoms: AtomsConfig, eta: float, dark: float) -> DetectorModel:
-    gamma_tc, gamma_antitc = cascade_gammas_per_s(atoms)
-    return DetectorModel(eta=eta, dark_counts_per_gate=dark, gate_s=recommended_gate_s(atoms),
-                         gamma_tc_per_s=gamma_tc, gamma_antitc_per_s=gamma_antitc)
-
-
 def _cell_seed(study: PolicyStudy, n_atoms: int, eta: float) -> int:
     return int(np.random.SeedSequence([study.seed, n_atoms, round(eta * 1000)])
                .generate_state(1)[0])
@@ -185,43 +174,24 @@ def policy_trial(params: PolicyParams, rng: np.random.Generator) -> Record:
     lab_module = importlib.import_module("heralder.simulators.lab")
     n_atoms = params.n_atoms
     atoms = AtomsConfig(n_atoms=n_atoms, preset=params.preset)
-    det = _cell_detector(atoms, params.eta, params.dark_counts_per_gate)
+    det = study_detector(atoms, params.eta, params.dark_counts_per_gate)
     lab = lab_module.VirtualLab(atoms, det, SimClock(), int(rng.integers(2**63)),
                                 times=params.times)
     posts = {name: Posterior(n_atoms, det, backend=params.backend)
              for name in (("counts", "times") if params.times else ("counts",))}
     f_bar = mean_qfi(n_atoms, 1.0)
-    active = {(e, p): make_policy(c, n_atoms, det) for e in posts
-              for p, c in default_policies(params.cap).items()}
+    policies = {(e, p): make_policy(c, n_atoms, det) for e in posts
+                for p, c in default_policies(params.cap).items()}
     record: Record = {}
+
+    def stop(key: tuple[str, str], post: Posterior, decision: Any, pulse: Any) -> None:
+        record[_column(*key, "switches")] = post.pulses - 1
+        record[_column(*key, "wrong")] = post.map_S != pulse.true_s_after
+        record[_column(*key, "f_ratio")] = post.qfi() / f_bar
+        record[_column(*key, "capped")] = decision.reason == "max_pulses"
+
     lab.new_shot()
-    lab.switch.arm_pattern([SwitchState.TC, SwitchState.ANTI_TC])
-    fired = 0
-    while active and fired < params.cap:
-        block = lab.fire_pulses(min(_BLOCK, params.cap - fired))
-        for i in range(len(block)):
-            pulse = block.pulse(i)
-            fired += 1
-            running = {key[0] for key in active}
-            for name, post in posts.items():
-                if name not in running:  # every policy of this estimator has stopped
-                    continue
-                if name == "counts":
-                    post.update(pulse.count)
-                else:
-                    post.update_times(pulse.times_s, pulse.gate_s)
-            for key in list(active):
-                post = posts[key[0]]
-                decision = active[key].decide(post)
-                if decision.stop:
-                    record[_column(*key, "switches")] = post.pulses - 1
-                    record[_column(*key, "wrong")] = post.map_S != pulse.true_s_after
-                    record[_column(*key, "f_ratio")] = post.qfi() / f_bar
-                    record[_column(*key, "capped")] = decision.reason == "max_pulses"
-                    del active[key]
-            if not active:
-                break
-    lab.switch.stop_pattern()
+    run_policies(lab, posts, {"times"}, policies, params.cap, stop)
     return record
 
 
