@@ -138,7 +138,7 @@ def _chunk(alpha, lo, hi, top, terms, lam, diag, sup, a, b, drop_tol, stop_tol):
         a, b = b, a  # a holds the newest term
         # The rest of the Poisson weights falls geometrically once m + 1 > λ.
         ratio = lam / (m + 1)
-        rest = weight * ratio / (1.0 - ratio) if ratio < 0.5 else 1.0
+        rest = min(weight * ratio / (1.0 - ratio), 1.0) if ratio < 1.0 else 1.0
         if rest * mass <= stop_tol * out_mass:
             break
         # Drop edge entries while what they could still add stays within the budget.

@@ -24,6 +24,7 @@ import numpy as np
 from heralder.estimation.backend import compiled_arrival_kernels
 from heralder.estimation.detector import DetectorModel
 from heralder.estimation.efficiency import pulse_gamma_per_s
+from heralder.estimation.split import split_candidates
 from heralder.physics import cascade_rates
 
 __all__ = [
@@ -146,7 +147,8 @@ def log_likelihood_times(times_s: np.ndarray, gate_s: float, S: np.ndarray, puls
     detector
         Supplies η' = η(1 − ε), the dark rate, the dead time and Γ.
     backend
-        ``"numba"`` uses the compiled kernel when installed, else numpy.
+        ``"numba"`` uses the compiled kernel when installed (on two cores when there are, see
+        split.py), else numpy.
     exact
         False lets the compiled kernel drop paths below 1e-14 of the filtered mass (held to
         the posterior, not to each log L; see _arrival_kernels). The numpy path is always exact.
@@ -166,8 +168,13 @@ def log_likelihood_times(times_s: np.ndarray, gate_s: float, S: np.ndarray, puls
     kernels = compiled_arrival_kernels() if backend == "numba" else None
     if kernels is not None:
         tols = kernels.EXACT_TOLS if exact else kernels.POSTERIOR_TOLS
-        return kernels.log_likelihood_times(np.ascontiguousarray(times_s), float(gate_s), S,
-                                            1 if pulse == 0 else 2, gamma, eta, dark_rate_hz,
-                                            detector.dead_time_s, tols)
+        times = np.ascontiguousarray(times_s)
+
+        def kernel(S_part: np.ndarray) -> np.ndarray:
+            return kernels.log_likelihood_times(times, float(gate_s), S_part,
+                                                1 if pulse == 0 else 2, gamma, eta,
+                                                dark_rate_hz, detector.dead_time_s, tols)
+
+        return split_candidates(kernel, S)
     return np.array([log_likelihood_times_one(times_s, gate_s, int(s), pulse, gamma, eta,
                                               dark_rate_hz, detector.dead_time_s) for s in S])

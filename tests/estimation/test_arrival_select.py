@@ -149,3 +149,18 @@ def test_selection_extrapolates_a_smooth_factor_and_falls_back_on_infinities():
     expected = ll_count + f
     expected[S == 80] = -np.inf
     assert np.array_equal(got, expected)
+
+
+def test_two_core_split_changes_no_result(monkeypatch):
+    """The compiled kernel on candidate halves (helper thread) equals one call on all of them."""
+    from heralder.estimation import split
+
+    det = DetectorModel(eta=0.5, dark_counts_per_gate=0.1, gate_s=1.0, dead_time_s=1e-4,
+                        gamma_tc_per_s=1.0, gamma_antitc_per_s=1.0)
+    times = np.sort(np.random.default_rng(4).uniform(0.0, 0.3, 25))
+    S = np.arange(20, 42, 2)
+    both = arrival.log_likelihood_times(times, 1.0, S, 3, det, backend="numba", exact=False)
+    monkeypatch.setattr(split, "_cores", lambda: 1)
+    one = arrival.log_likelihood_times(times, 1.0, S, 3, det, backend="numba", exact=False)
+    assert np.array_equal(both, one)
+    assert split.split_candidates(lambda s: s * 2.0, np.arange(3)).tolist() == [0.0, 2.0, 4.0]
