@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from heralder.config import config_from_dict, updated_config
-from heralder.control.estimator_setup import new_policy, new_posterior
+from heralder.control.estimator_setup import arrival_times_used, new_policy, new_posterior
 from heralder.control.shot import update_posterior
 from heralder.storage.journal import read_journal
 from heralder.storage.writer import JOURNAL_NAME
@@ -86,7 +86,7 @@ def _replay_shot(record: dict, posterior: object, policy: object, config: object
     tables = record["tables"]
     pulses, decisions, summary = tables["pulses"], tables["decisions"], tables["posterior"]
     photons = tables["photons"]
-    use_times = config.estimator.use_arrival_times
+    use_times = arrival_times_used(config)  # as the engine decided
     shot = record["shot"]
     for k in range(len(pulses["counts"])):
         if not pulses["valid"][k]:

@@ -21,6 +21,7 @@ import numpy as np
 
 from heralder.config import Config
 from heralder.control.clock import Clock
+from heralder.control.estimator_setup import arrival_times_used
 from heralder.control.pulses import CounterPulses, Pulse, TagPulses
 from heralder.control.records import SwitchState
 from heralder.control.shotlog import ShotLog
@@ -113,7 +114,7 @@ class ShotRunner:
         engine = config.engine
         self._deadline_s, self._timeout_s = engine.decision_deadline_s, engine.read_timeout_s
         self._gate_s = config.detector.gate_s
-        self._use_times = config.estimator.use_arrival_times
+        self._use_times = arrival_times_used(config)  # counts where the cascade fails
         self._qfi_every = engine.qfi_every_pulse
         self._stride = config.storage.posterior_stride
         self._streamed = config.run.mode == "streamed"

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, FormatStrFormatter, NullFormatter
 
 __all__ = ["ESTIMATORS", "FIELDS", "summarise", "write_report"]
 
@@ -20,6 +21,7 @@ FIELDS = ("cavity", "x_typ", "y_max", "N", "eta", "dynamics", "estimator", "tria
           "se_p_wrong", "mean_switches", "se_switches", "mean_error", "se_error", "capped",
           "uses_times", "deadtime_loss", "se_deadtime_loss", "deadtime_loss_model")
 _COLOURS = {"counts": "C0", "times": "C3", "remedy": "C2"}
+_X_TICKS = (0.1, 0.2, 0.5, 1.0, 2.0)
 _STYLES = {"exact": ("-", "o"), "cascade": (":", "s")}
 
 
@@ -116,7 +118,8 @@ def _write_png(rows: list[dict[str, Any]], path: Path, title: str) -> None:
         for estimator in ESTIMATORS:
             for dynamics, (style, marker) in _STYLES.items():
                 mine = [r for r in sel if r["estimator"] == estimator and r["dynamics"] == dynamics]
-                custom = sorted((r for r in mine if r["cavity"].startswith("x=")),
+                # the paper preset has the custom cavities' Γ: it lies on their curve
+                custom = sorted((r for r in mine if r["cavity"] != "bad-cavity"),
                                 key=lambda r: r["x_typ"])
                 presets = [r for r in mine if not r["cavity"].startswith("x=")]
                 kw = {"color": _COLOURS[estimator], "capsize": 2,
@@ -150,14 +153,19 @@ def _write_png(rows: list[dict[str, Any]], path: Path, title: str) -> None:
         for ax, label in zip(line, ("P(wrong herald)", "mean switches", "dead-time loss (%)"),
                              strict=True):
             ax.set_xscale("log")
+            ax.xaxis.set_major_locator(FixedLocator(_X_TICKS))
+            ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+            ax.xaxis.set_minor_formatter(NullFormatter())
             ax.set_xlabel("x = √S λ/(κ/2) at the typical S")
             ax.set_ylabel(label)
             ax.set_title(f"N = {n}, η = {eta:g}", fontsize=9)
         line[1].set_yscale("log")
+        line[1].yaxis.set_major_formatter(FormatStrFormatter("%g"))
+        line[1].yaxis.set_minor_formatter(FormatStrFormatter("%g"))
     axes[0, 0].legend(fontsize=7)
     axes[0, 2].legend(fontsize=7)
-    fig.suptitle(f"{title}\nlines: custom cavity at the paper's Γ; stars: presets "
-                 "(paper at its own x); solid: exact data, dotted: cascade data")
+    fig.suptitle(f"{title}\nx set through κ at the paper's Γ = 2λ²/κ; stars: the paper's "
+                 "preset (at its own x); solid: exact data; dotted: cascade data (any x)")
     fig.savefig(path, dpi=110)
 
 

@@ -10,13 +10,16 @@ import numpy as np
 import pytest
 
 from heralder.cli import main
-from heralder.config import AtomsConfig, Config, EstimatorConfig
+from heralder.config import AtomsConfig, Config, EstimatorConfig, config_from_dict, updated_config
+from heralder.control.clock import SimClock
+from heralder.control.engine import Engine
 from heralder.control.estimator_setup import (
     arrival_times_notice,
     arrival_times_used,
     cascade_validity,
 )
-from heralder.physics.cavity import BAD_CAVITY_X, cavity_parameters
+from heralder.control.replay import replay_run
+from heralder.physics.cavity import BAD_CAVITY_X, cavity_parameters, recommended_gate_s
 from heralder.physics.prior import peak_spin
 from heralder.studies.kinds import get_kind
 from heralder.studies.sweep import load_sweep
@@ -164,3 +167,30 @@ def test_the_study_grid_and_the_example_sweep():
     example = load_sweep(Path(__file__).parents[2] / "examples" / "sweeps" / "timing.toml")
     assert example.kind == "timing" and get_kind("timing").trials_per_task == 2
     assert {p.params.x for p in example.points} == {0.1, 0.5, 1.0, 2.0}
+
+
+@pytest.mark.parametrize(("preset", "falls_back"), [("paper", True), ("bad-cavity", False)])
+def test_the_engine_takes_the_same_choice_and_says_so_once(tmp_path, preset, falls_back):
+    config = config_from_dict({
+        "run": {"seed": 5, "shots": 2},
+        "atoms": {"n_atoms": 100, "preset": preset},
+        "detector": {"eta": 0.7, "dark_counts_per_gate": 0.02},
+        "estimator": {"backend": "numpy", "use_arrival_times": True},
+        "policy": {"kind": "pmax", "pmax_threshold": 0.99, "max_pulses": 30},
+        "engine": {"decision_deadline_s": 10.0},
+        "devices": {"tagger": {"driver": "virtual_tagger", "address": "sim://lab"},
+                    "switch": {"driver": "virtual_switch", "address": "sim://lab"}},
+        "storage": {"root": str(tmp_path / "runs")}})
+    config = updated_config(config, {"detector.gate_s": recommended_gate_s(config.atoms),
+                                     "engine.pulse_period_s":
+                                         recommended_gate_s(config.atoms) + 20e-6})
+    engine = Engine(config, clock=SimClock())
+    engine.start()
+    engine.wait_ready()
+    assert engine.join(120.0), "engine did not finish"
+    notices = [e for e in engine.drain_events() if e.kind == "estimator"]
+    assert len(notices) == (1 if falls_back else 0)
+    assert not falls_back or "counts only" in notices[0].message
+    assert arrival_times_used(config) is not falls_back
+    report = replay_run(engine.run_dir)  # the replay re-takes the engine's choice
+    assert report.ok and report.decisions > 0, report.mismatches[:3]
