@@ -68,7 +68,7 @@ def test_start_pause_resume_stop_by_clicks(qtbot, lab, stall_meter):
     qtbot.mouseClick(panel.resume_button, LEFT)
     qtbot.waitUntil(lambda: window.last_snapshot.pulses_total > paused_at, timeout=20_000)
 
-    with qtbot.waitSignal(window.bridge.run_ended, timeout=30_000):
+    with qtbot.waitSignal(window.bridge.run_ended, timeout=60_000):
         qtbot.mouseClick(panel.stop_button, LEFT)
     stall_meter.stop()
     final = window.last_snapshot
@@ -95,11 +95,11 @@ def test_parameter_change_between_shots_reaches_the_engine(qtbot, lab, type_into
             return []
         return [e for e in events[kinds.index("parameter"):] if e.kind == "herald"]
 
-    qtbot.waitUntil(lambda: len(heralds_after_the_change()) >= 3, timeout=30_000)
+    qtbot.waitUntil(lambda: len(heralds_after_the_change()) >= 3, timeout=60_000)
     # The engine applies the change between shots: every later shot obeys it.
     assert all(event.data["pulses"] <= 5 for event in heralds_after_the_change())
     assert "parameters changed" in window.log.text()
-    with qtbot.waitSignal(window.bridge.run_ended, timeout=30_000):
+    with qtbot.waitSignal(window.bridge.run_ended, timeout=60_000):
         window.stop_run()
 
 
@@ -112,7 +112,7 @@ def test_engine_refusal_is_shown_beside_the_field(qtbot, lab):
     assert not window.apply_change("atoms.n_atoms", 500)  # valid, but refused by the engine
     assert "cannot be changed during a run" in window.setup.form.error_text("atoms.n_atoms")
     assert window.config.atoms.n_atoms == 1000
-    with qtbot.waitSignal(window.bridge.run_ended, timeout=30_000):
+    with qtbot.waitSignal(window.bridge.run_ended, timeout=60_000):
         window.stop_run()
 
 
@@ -140,7 +140,7 @@ def test_closing_the_window_stops_the_run_and_finalises_its_files(qtbot, lab):
     start_and_wait_for_heralds(qtbot, window)
     engine = window.bridge.engine
     window.close()
-    qtbot.waitUntil(lambda: not window.bridge.active, timeout=30_000)
+    qtbot.waitUntil(lambda: not window.bridge.active, timeout=60_000)
     assert engine.join(0.0)
     final = engine.snapshot()
     assert final.state is EngineState.FINISHED
@@ -153,7 +153,7 @@ def test_closing_the_window_stops_the_run_and_finalises_its_files(qtbot, lab):
 def test_a_killed_engine_process_shows_its_cause_and_leaves_recoverable_files(qtbot, lab):
     window = open_window(qtbot, lab)
     start_and_wait_for_heralds(qtbot, window)
-    with qtbot.waitSignal(window.bridge.run_ended, timeout=30_000):
+    with qtbot.waitSignal(window.bridge.run_ended, timeout=60_000):
         os.kill(window.bridge.engine.pid, signal.SIGKILL)
     final = window.last_snapshot
     assert final.state is EngineState.FAILED
