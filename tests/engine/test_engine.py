@@ -15,7 +15,7 @@ from heralder.control.snapshot import EngineControl, EngineState
 from heralder.errors import ConfigError, DeviceTimeout, HeralderError
 from heralder.registry import register
 from heralder.storage.journal import read_journal
-from heralder.storage.schema import decode_record, encode_record
+from heralder.storage.schema import JOURNAL_FORMAT, decode_record, encode_record
 from heralder.storage.validate import validate_run
 
 
@@ -63,6 +63,7 @@ def test_same_seed_same_run_and_replay_reproduces_every_decision(make_config):
     second = run_engine(make_config())
     assert [(h.map_s, h.pulses, h.true_s) for h in first.heralds] == \
         [(h.map_s, h.pulses, h.true_s) for h in second.heralds]
+    assert journal(first)[0]["journal_format"] == JOURNAL_FORMAT == 2  # packed binary tables
     report = replay_run(first.run_dir)
     assert report.ok, report.mismatches[:5]
     assert report.shots == 12 and report.decisions == sum(h.pulses for h in first.heralds)
