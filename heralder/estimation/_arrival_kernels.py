@@ -152,12 +152,34 @@ def _chunk(alpha, lo, hi, top, terms, lam, diag, sup, a, b, drop_tol, stop_tol):
     return reached, out_mass
 
 
+@numba.njit(cache=True, nogil=True)
+def _coefficients(diag, sup, memo, lo, top, exit_rate, q, thin, dark_rate):
+    """Make diag/sup hold P = I + D/q on states lo..top.
+
+    ``memo`` = (q, thin, first, last) of what they hold: most chunks reuse the same q (the peak
+    rate) and thinning, so only states not yet covered are computed.
+    """
+    if memo[0] != q or memo[1] != thin or memo[2] > memo[3]:
+        first, last = lo, top
+    elif lo >= memo[2] and top <= memo[3]:
+        return
+    else:
+        first, last = min(lo, int(memo[2])), max(top, int(memo[3]))
+    inv_q = 1.0 / q
+    for j in range(np.uint64(first), np.uint64(last) + _ONE):
+        diag[j] = 1.0 - (exit_rate[j] + dark_rate) * inv_q
+        sup[j] = thin * exit_rate[j] * inv_q
+    memo[0], memo[1], memo[2], memo[3] = q, thin, first, last
+
+
 @numba.njit(cache=True, nogil=True, fastmath=_FAST)
-def _propagate(alpha, band, exit_rate, peak, thin, dark_rate, duration, diag, sup, a, b, tols):
+def _propagate(alpha, band, exit_rate, peak, thin, dark_rate, duration, diag, sup, memo, a,
+               b, tols):
     """Replace α by α·exp(D·duration), D = −diag(exit + δ) + thin·superdiag(exit), by
     uniformisation over the band ``band`` = [lo, hi] (updated in place).
 
-    ``exit_rate`` rises to its maximum at state ``peak`` and falls after it.
+    ``exit_rate`` rises to its maximum at state ``peak`` and falls after it. ``diag``/``sup``
+    hold P = I + D/q on the states ``memo`` records (see _coefficients).
     """
     k = alpha.size - 1
     lo, hi = band[0], band[1]
@@ -178,10 +200,7 @@ def _propagate(alpha, band, exit_rate, peak, thin, dark_rate, duration, diag, su
                 break
             reach = need
         remaining_s = 0.0 if lam < _CHUNK else remaining_s - lam / q
-        inv_q = 1.0 / q
-        for j in range(np.uint64(lo), np.uint64(top) + _ONE):
-            diag[j] = 1.0 - (exit_rate[j] + dark_rate) * inv_q
-            sup[j] = thin * exit_rate[j] * inv_q
+        _coefficients(diag, sup, memo, lo, top, exit_rate, q, thin, dark_rate)
         hi, mass = _chunk(alpha, lo, hi, top, reach, lam, diag, sup, a, b, tols[0], tols[1])
         budget = tols[0] * mass
         while lo < hi and alpha[lo] <= budget:
@@ -221,6 +240,7 @@ def log_likelihood_times(times, gate_s, S, k_mult, gamma, eta, dark_rate, dead_t
     size = k_mult * S.max() + 1 if S.size else 1
     alpha, exit_rate = np.zeros(size), np.zeros(size)
     diag, sup, a, b = np.zeros(size), np.zeros(size), np.zeros(size), np.zeros(size)
+    memo = np.empty(4)
     log_q = math.log1p(-eta) if eta < 1.0 else _NEG_INF
     for c in range(S.size):
         s = S[c]
@@ -237,18 +257,20 @@ def log_likelihood_times(times, gate_s, S, k_mult, gamma, eta, dark_rate, dead_t
         state[0] = 1.0
         rates = exit_rate[: k + 1]
         band[0], band[1] = 0, 0
+        memo[:] = (0.0, 0.0, 1.0, 0.0)  # nothing cached (a new candidate has new rates)
         log_c = 0.0
         alive_from = 0.0
         for t in times:
             _propagate(state, band, rates, peak, 1.0 - eta, dark_rate,
-                       max(t - alive_from, 0.0), diag, sup, a, b, tols)
+                       max(t - alive_from, 0.0), diag, sup, memo, a, b, tols)
             total = _register(state, band, rates, eta, dark_rate, a)
             if not total > 0.0:
                 log_c = _NEG_INF
                 break
             log_c += math.log(total)
             # Q conserves mass, so no renormalisation after the dead window.
-            _propagate(state, band, rates, peak, 1.0, 0.0, dead_time, diag, sup, a, b, tols)
+            _propagate(state, band, rates, peak, 1.0, 0.0, dead_time, diag, sup, memo, a, b,
+                       tols)
             alive_from = max(t, alive_from) + dead_time
         if log_c == _NEG_INF:
             out[c] = _NEG_INF
