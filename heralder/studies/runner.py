@@ -58,7 +58,8 @@ class TaskOutcome:
     error
         The exception, one line, if the task failed.
     elapsed_s, cpu_s
-        Wall and CPU time of the task (trials and file).
+        Wall time and CPU time of the task (trials and file); the CPU time is the running
+        thread's, so a Dask worker's own threads (heartbeats, profiler) do not count.
     data
         The task's Parquet file, when the worker could not write it into the output directory.
     """
@@ -74,7 +75,7 @@ class TaskOutcome:
 @dataclass
 class SweepOutcome:
     """Summarise a run: tasks planned, skipped (already done), written, the failures, the wall
-    time and the task time (wall and CPU, summed over the tasks)."""
+    time, the task time (wall and CPU, summed over the tasks) and each task's CPU time."""
 
     planned: int
     skipped: int
@@ -83,11 +84,12 @@ class SweepOutcome:
     elapsed_s: float = 0.0
     busy_s: float = 0.0
     cpu_s: float = 0.0
+    task_cpu_s: dict[str, float] = field(default_factory=dict)
 
 
 def execute_task(task: Task) -> TaskOutcome:
     """Run every trial of ``task`` and return the records (or the error, never raising)."""
-    started, cpu = time.perf_counter(), time.process_time()
+    started, cpu = time.perf_counter(), time.thread_time()
     try:
         kind = get_kind(task.kind)
         streams = task.seed_sequence.spawn(task.n_trials)
@@ -95,15 +97,15 @@ def execute_task(task: Task) -> TaskOutcome:
     except Exception as exc:  # reported with the task's parameters and seed by the client
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         return TaskOutcome(task, None, detail, time.perf_counter() - started,
-                           time.process_time() - cpu)
+                           time.thread_time() - cpu)
     return TaskOutcome(task, records, None, time.perf_counter() - started,
-                       time.process_time() - cpu)
+                       time.thread_time() - cpu)
 
 
 def run_task(task: Task, out: Path, token: str) -> TaskOutcome:
     """Run ``task`` and write its file into ``out`` (if this process sees the run with
     ``token`` there; else return the file's bytes); never raise."""
-    started, cpu = time.perf_counter(), time.process_time()
+    started, cpu = time.perf_counter(), time.thread_time()
     result = execute_task(task)
     data = None
     if result.records is not None:
@@ -114,9 +116,9 @@ def run_task(task: Task, out: Path, token: str) -> TaskOutcome:
                 data = None
         except Exception as exc:  # an unencodable record or a full disk fails this task only
             return TaskOutcome(task, None, f"writing the results: {type(exc).__name__}: {exc}",
-                               time.perf_counter() - started, time.process_time() - cpu)
+                               time.perf_counter() - started, time.thread_time() - cpu)
     return TaskOutcome(task, None, result.error, time.perf_counter() - started,
-                       time.process_time() - cpu, data)
+                       time.thread_time() - cpu, data)
 
 
 def _inline_batches(todo: list[Task], out: Path, token: str) -> Iterator[list[TaskOutcome]]:
@@ -158,7 +160,7 @@ def _dask_batches(todo: list[Task], out: Path, token: str, client: Any,
     from distributed import as_completed  # the optional extra, present when a client is
 
     pending = deque(todo)
-    flying = as_completed([], with_results=True, raise_errors=False)
+    flying = as_completed([], loop=client.loop, with_results=True, raise_errors=False)
     chunks: dict[str, list[Task]] = {}
     spent_s, finished = 0.0, 0
 
@@ -224,6 +226,7 @@ def run_sweep(sweep: Sweep, out: Path, *, client: Any = None, resume: bool = Fal
             for result in batch:
                 outcome.busy_s += result.elapsed_s
                 outcome.cpu_s += result.cpu_s
+                outcome.task_cpu_s[result.task.name] = result.cpu_s
                 if result.error is not None:
                     outcome.failures.append(result)
                     bar.write(f"FAILED {result.task.describe()}: {result.error}",

@@ -17,6 +17,7 @@ at any moment resumes (``--resume``) from exactly the tasks it had finished.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import uuid
@@ -94,9 +95,13 @@ def start_writer(out: Path) -> str:
     return token
 
 
+@functools.lru_cache(maxsize=16)
 def sees_output(out: Path, token: str) -> bool:
     """Return whether ``out`` here is the directory of the run with ``token`` (a worker on
-    another host without a shared filesystem does not see it and sends its records back)."""
+    another host without a shared filesystem does not see it and sends its records back).
+
+    The answer is remembered: a run's token is written before any of its tasks start.
+    """
     try:
         return (out / _TASKS / _WRITER).read_text() == token
     except OSError:

@@ -175,3 +175,16 @@ def test_policy_kind_writes_its_report_from_a_sweep_file(write_sweep, tmp_path, 
     assert (out / "policy_study.png").stat().st_size > 10_000
     assert "fewer switches" in capsys.readouterr().out
     assert not (out / "summary.png").exists()  # the kind's figure replaces the generic one
+
+
+def test_sweep_runs_on_the_client_it_is_given_while_another_is_open(write_sweep, tmp_path,
+                                                                   records):
+    sweep = load_sweep(write_sweep(
+        '[study]\nkind = "dark"\ntrials = 12\nseed = 2\ntrials_per_task = 2\n'
+        "[grid]\ngates = [10, 20]\n"))
+    run_sweep(sweep, tmp_path / "here", progress=False)
+    with open_client(workers=1) as first, open_client(workers=1):  # the second is the default
+        outcome = run_sweep(sweep, tmp_path / "first", client=first, progress=False)
+    assert outcome.written == 12 and not outcome.failures
+    pd.testing.assert_frame_equal(records(tmp_path / "first"), records(tmp_path / "here"),
+                                  check_exact=True)
