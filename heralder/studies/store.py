@@ -151,8 +151,12 @@ def read_records(out: Path) -> Any:
 
 
 def write_atomic(path: Path, data: bytes, *, durable: bool) -> None:
-    """Write ``data`` beside ``path`` and rename it there (``fsync`` first if ``durable``)."""
-    partial = path.with_name(path.name + ".partial")
+    """Write ``data`` beside ``path`` and rename it there (``fsync`` first if ``durable``).
+
+    The file being written is hidden (a leading dot), so a reader of the directory as a dataset
+    (``pandas.read_parquet(DIR/tasks)``) never sees a half-written one.
+    """
+    partial = path.with_name(f".{path.name}.partial")
     with partial.open("wb") as handle:
         handle.write(data)
         if durable:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,6 +37,25 @@ def test_worker_writes_the_file_only_into_the_run_it_sees(write_sweep, tmp_path)
     other = run_task(task, out, "someone-else")
     assert other.error is None and other.data == data
     assert finished_tasks(out) == set()
+
+
+def test_the_tasks_directory_reads_as_one_dataset_even_mid_write(write_sweep, tmp_path,
+                                                                 records, monkeypatch):
+    sweep = load_sweep(write_sweep(DARK))
+    out = tmp_path / "out"
+    seen = []
+    real_replace = os.replace
+
+    def replace(src, dst):  # read the directory while each file is half-written
+        if finished_tasks(out):
+            seen.append((len(pd.read_parquet(out / "tasks")), 2 * len(finished_tasks(out))))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    run_sweep(sweep, out, progress=False)
+    assert len(seen) == 5 and all(rows == expected for rows, expected in seen)
+    frame = pd.read_parquet(out / "tasks").sort_values(["point", "trial"], ignore_index=True)
+    pd.testing.assert_frame_equal(frame, records(out), check_exact=True)
 
 
 def test_files_are_committed_before_they_are_counted(write_sweep, tmp_path, monkeypatch):
