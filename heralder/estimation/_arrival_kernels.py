@@ -45,6 +45,8 @@ __all__ = ["EXACT_TOLS", "POSTERIOR_TOLS", "log_likelihood_times"]
 
 _NEG_INF = -np.inf
 _CHUNK = 100.0  # largest qΔ uniformised in one piece (arrival.CHUNK)
+# Most Poisson terms a chunk can take: λ + 10√λ + 30 at λ = _CHUNK.
+_MAX_TERMS = int(_CHUNK + 10.0 * math.sqrt(_CHUNK) + 31.0)
 #: (drop_tol, stop_tol) at the reference's level, and held to the posterior (module docstring).
 EXACT_TOLS = (1e-300, 1e-30)
 POSTERIOR_TOLS = (1e-14, 1e-14)
@@ -98,13 +100,13 @@ def _two_terms(src, dst, alpha, lo, hi, w1, w2, diag, sup):
 
 
 @numba.njit(cache=True, nogil=True, fastmath=_FAST)
-def _chunk(alpha, lo, hi, top, terms, lam, diag, sup, a, b, drop_tol, stop_tol):
+def _chunk(alpha, lo, hi, top, terms, lam, diag, sup, a, b, inv, drop_tol, stop_tol):
     """Replace α (band [lo, hi]) by α·Σ_{m ≤ terms} Poisson(m; λ)·P^m on states lo..top.
 
     Returns the highest state any term reached and the propagated mass. An entry x of term m
     adds at most x·Σ_{p>m} Poisson(p; λ) to the result (P is sub-stochastic), so it leaves the
     term's support (from the edges) while the sum of such bounds stays below drop_tol of the mass
-    so far. Terms go in pairs.
+    so far. Terms go in pairs; ``inv[j] = 1/j`` spares the Poisson weights their divisions.
     """
     weight = math.exp(-lam)
     mass = 0.0
@@ -126,28 +128,29 @@ def _chunk(alpha, lo, hi, top, terms, lam, diag, sup, a, b, drop_tol, stop_tol):
                 a[t_hi] = 0.0
         reached = max(reached, t_hi)
         if step == 2:
-            w1 = weight * lam / (m + 1)
-            weight = w1 * lam / (m + 2)
+            w1 = weight * lam * inv[m + 1]
+            weight = w1 * lam * inv[m + 2]
             m1, mass = _two_terms(a, b, alpha, t_lo, t_hi, w1, weight, diag, sup)
             out_mass += w1 * m1 + weight * mass
         else:
-            weight *= lam / (m + 1)
+            weight *= lam * inv[m + 1]
             mass = _term(a, b, alpha, t_lo, t_hi, weight, diag, sup)
             out_mass += weight * mass
         m += step
         a, b = b, a  # a holds the newest term
-        # The rest of the Poisson weights falls geometrically once m + 1 > λ.
-        ratio = lam / (m + 1)
-        rest = min(weight * ratio / (1.0 - ratio), 1.0) if ratio < 1.0 else 1.0
+        # The rest of the Poisson weights is at most weight·λ/(m + 1 − λ) once m + 1 > λ (the
+        # ratios fall geometrically); one division per pair, none in the drop loops.
+        excess = m + 1.0 - lam
+        rest = min(weight * lam / excess, 1.0) if excess > 0.0 else 1.0
         if rest * mass <= stop_tol * out_mass:
             break
         # Drop edge entries while what they could still add stays within the budget.
-        budget = drop_tol * out_mass / rest
-        while t_lo < t_hi and a[t_lo] <= budget:
-            budget -= a[t_lo]
+        budget = drop_tol * out_mass
+        while t_lo < t_hi and a[t_lo] * rest <= budget:
+            budget -= a[t_lo] * rest
             t_lo += 1
-        while t_hi > t_lo and a[t_hi] <= budget:
-            budget -= a[t_hi]
+        while t_hi > t_lo and a[t_hi] * rest <= budget:
+            budget -= a[t_hi] * rest
             t_hi -= 1
     return reached, out_mass
 
@@ -174,7 +177,7 @@ def _coefficients(diag, sup, memo, lo, top, exit_rate, q, thin, dark_rate):
 
 @numba.njit(cache=True, nogil=True, fastmath=_FAST)
 def _propagate(alpha, band, exit_rate, peak, thin, dark_rate, duration, diag, sup, memo, a,
-               b, tols):
+               b, inv, tols):
     """Replace α by α·exp(D·duration), D = −diag(exit + δ) + thin·superdiag(exit), by
     uniformisation over the band ``band`` = [lo, hi] (updated in place).
 
@@ -201,7 +204,8 @@ def _propagate(alpha, band, exit_rate, peak, thin, dark_rate, duration, diag, su
             reach = need
         remaining_s = 0.0 if lam < _CHUNK else remaining_s - lam / q
         _coefficients(diag, sup, memo, lo, top, exit_rate, q, thin, dark_rate)
-        hi, mass = _chunk(alpha, lo, hi, top, reach, lam, diag, sup, a, b, tols[0], tols[1])
+        hi, mass = _chunk(alpha, lo, hi, top, reach, lam, diag, sup, a, b, inv, tols[0],
+                          tols[1])
         budget = tols[0] * mass
         while lo < hi and alpha[lo] <= budget:
             budget -= alpha[lo]
@@ -241,6 +245,10 @@ def log_likelihood_times(times, gate_s, S, k_mult, gamma, eta, dark_rate, dead_t
     alpha, exit_rate = np.zeros(size), np.zeros(size)
     diag, sup, a, b = np.zeros(size), np.zeros(size), np.zeros(size), np.zeros(size)
     memo = np.empty(4)
+    inv = np.empty(_MAX_TERMS + 3)  # inv[j] = 1/j for the Poisson weights
+    inv[0] = 0.0
+    for j in range(1, inv.size):
+        inv[j] = 1.0 / j
     log_q = math.log1p(-eta) if eta < 1.0 else _NEG_INF
     for c in range(S.size):
         s = S[c]
@@ -262,7 +270,7 @@ def log_likelihood_times(times, gate_s, S, k_mult, gamma, eta, dark_rate, dead_t
         alive_from = 0.0
         for t in times:
             _propagate(state, band, rates, peak, 1.0 - eta, dark_rate,
-                       max(t - alive_from, 0.0), diag, sup, memo, a, b, tols)
+                       max(t - alive_from, 0.0), diag, sup, memo, a, b, inv, tols)
             total = _register(state, band, rates, eta, dark_rate, a)
             if not total > 0.0:
                 log_c = _NEG_INF
@@ -270,7 +278,7 @@ def log_likelihood_times(times, gate_s, S, k_mult, gamma, eta, dark_rate, dead_t
             log_c += math.log(total)
             # Q conserves mass, so no renormalisation after the dead window.
             _propagate(state, band, rates, peak, 1.0, 0.0, dead_time, diag, sup, memo, a, b,
-                       tols)
+                       inv, tols)
             alive_from = max(t, alive_from) + dead_time
         if log_c == _NEG_INF:
             out[c] = _NEG_INF
