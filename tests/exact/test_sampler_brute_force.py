@@ -52,6 +52,7 @@ def _brute_force_times(model, S, q0, state, uniforms, t_max=math.inf):
         (4, 0.6, SwitchState.ANTI_TC, -4, 0.4, -0.2, math.inf),
         (3, 1.5, SwitchState.TC, 3, -0.3, 0.5, math.inf),
         (5, 0.4, SwitchState.ANTI_TC, -5, 0.0, 0.0, 6.0),
+        (12, 0.2, SwitchState.TC, 0, 0.1, 0.0, math.inf),  # manifolds > Krylov size: restarts
     ],
 )
 def test_times_match_dense_inversion(S, lam, state, m_start, omega, omega0, t_max):
