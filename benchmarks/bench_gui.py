@@ -23,6 +23,7 @@ from PyQt6.QtCore import QEventLoop, QTimer
 from heralder.bench import BenchResult, compare
 from heralder.config import Config, updated_config
 from heralder.control.engine import Engine
+from heralder.control.run_cmd import run_clock
 from heralder.gui.app import SCREENSHOT_SIZE, application, simulated_config
 from heralder.gui.bridge import default_engine_factory
 from heralder.gui.main_window import MainWindow
@@ -33,7 +34,7 @@ _STALL_LIMIT_S = 0.050
 
 
 def _headless(config: Config) -> float:
-    engine = Engine(config)
+    engine = Engine(config, clock=run_clock(config))
     start = time.perf_counter()
     engine.start()
     if not engine.join(_TIMEOUT_S):

@@ -295,7 +295,7 @@ class MainWindow(QMainWindow):
         else:
             self.plots.ingest(snap)
             if self.pacer.due():
-                self.plots.draw_next(snap)
+                self.plots.draw_soon(snap)
         self.run_panel.show_state(snap.state, stopping=self.bridge.stopping)
 
     def _show_events(self, events: list[EngineEvent]) -> None:

@@ -130,6 +130,11 @@ class LivePlots(QWidget):
         self._step_timer = QTimer(self)
         self._step_timer.setInterval(0)
         self._step_timer.timeout.connect(self._step)
+        self._frame: EngineSnapshot | None = None
+        self._frame_timer = QTimer(self)
+        self._frame_timer.setSingleShot(True)
+        self._frame_timer.setInterval(0)
+        self._frame_timer.timeout.connect(self._draw_frame)
 
     def _plot(
         self, row: int, col: int, title: str, x: tuple, y: tuple, colspan: int = 1,
@@ -218,6 +223,7 @@ class LivePlots(QWidget):
         self._last_herald_shot = -1
         self._stale.clear()
         self._steps.clear()
+        self._frame = None
         self._n_atoms = config.atoms.n_atoms
         self.show_policy(config)
         support_s, log_p = prior_support(self._n_atoms, _PRIOR_NATS)
@@ -289,6 +295,20 @@ class LivePlots(QWidget):
                 self._switches.append((herald.shot, herald.pulses - 1))
             self._last_herald_shot = max(h.shot for h in new)
             self._stale.add(self._show_heralds)
+
+    def draw_soon(self, snap: EngineSnapshot) -> None:
+        """Call :meth:`draw_next` with ``snap`` in a later pass of the event loop.
+
+        The caller's pass (a snapshot's status line and log) and the plot's update then never
+        add up to one long pass; of several snapshots waiting, only the latest is drawn.
+        """
+        self._frame = snap
+        self._frame_timer.start()
+
+    def _draw_frame(self) -> None:
+        if self._frame is not None:
+            snap, self._frame = self._frame, None
+            self.draw_next(snap)
 
     def draw_next(self, snap: EngineSnapshot) -> None:
         """Redraw the next plot group that has news, round robin.

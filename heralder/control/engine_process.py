@@ -34,6 +34,7 @@ from heralder.errors import ConfigError, HeralderError
 __all__ = ["EngineProcess"]
 
 _KILL_GRACE_S = 1.0  # after SIGTERM (clean stop requested), before SIGKILL
+_EXIT_GRACE_S = 10.0  # for a child that reported a build failure to exit by itself
 _JOIN_SLICE_S = 0.02  # join() drains the up queue at least this often (a child cannot exit
 #                       while its queued messages are not read)
 _MAX_MESSAGES = 200  # messages unpickled per poll, so one poll stays short
@@ -45,7 +46,9 @@ class EngineProcess:
     Parameters
     ----------
     config
-        The run's setup (sent to the child, which builds :class:`~heralder.control.engine.Engine`).
+        The run's setup (sent to the child, which builds :class:`~heralder.control.engine.Engine`
+        on the clock ``heralder run`` would use: simulated for an all-simulated, not realtime
+        setup).
     start_timeout_s
         Longest wait in :meth:`start` for the child to build its engine (interpreter start,
         imports, devices built).
@@ -127,7 +130,9 @@ class EngineProcess:
                 self.child_info = payload
                 return
             if kind == "build_failed":
-                self._process.join(self._queue_timeout_s)
+                self._process.join(_EXIT_GRACE_S)  # it exits at once (interpreter teardown)
+                if self._process.exitcode is None:
+                    self._halt()
                 self._ended = True
                 raise payload
 
@@ -290,13 +295,14 @@ def _child_main(config: Config, commands: Queue, updates: Queue, publish_every_s
     signal.signal(signal.SIGTERM, lambda *_: stop_requested.set())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the parent, which stops us
     from heralder.control.engine import Engine
+    from heralder.control.run_cmd import run_clock
 
     try:
         if prepare is not None:
             module, _, name = prepare.partition(":")
             getattr(importlib.import_module(module), name)(config)
         _warm_estimator(config)
-        engine = Engine(config)
+        engine = Engine(config, clock=run_clock(config))  # as ``heralder run`` would
         engine.start()
     except BaseException as exc:
         updates.put(("build_failed", _picklable(exc)), timeout=queue_timeout_s)

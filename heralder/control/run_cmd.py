@@ -14,12 +14,12 @@ import time
 from typing import Any
 
 from heralder.config import Config, load_config, updated_config
-from heralder.control.clock import SimClock
+from heralder.control.clock import Clock, SimClock
 from heralder.control.engine import Engine
 from heralder.control.summary import format_summary, summarize, summary_figure
 from heralder.errors import HeralderError
 
-__all__ = ["configure_parser", "execute", "run"]
+__all__ = ["configure_parser", "execute", "run", "run_clock"]
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -60,9 +60,7 @@ def apply_overrides(config: Config, args: argparse.Namespace) -> Config:
 def execute(config: Config, *, progress: bool = True, figure: bool = True,
             clock: Any = None) -> int:
     """Run ``config`` to the end with a progress bar, print the summary; return the exit code."""
-    if clock is None and config.run.realtime is False and _all_simulated(config):
-        clock = SimClock()
-    engine = Engine(config, clock=clock)
+    engine = Engine(config, clock=clock if clock is not None else run_clock(config))
     stop_requested = threading.Event()
 
     def on_signal(signum: int, frame: Any) -> None:
@@ -113,6 +111,14 @@ def _follow(engine: Engine, stop_requested: threading.Event, progress: bool) -> 
         bar.refresh()
     finally:
         bar.close()
+
+
+def run_clock(config: Config) -> Clock | None:
+    """Return the clock a run of ``config`` uses: simulated when every device is simulated and
+    ``[run] realtime`` is off (the lab then runs as fast as the engine), else ``None`` (wall)."""
+    if config.run.realtime is False and _all_simulated(config):
+        return SimClock()
+    return None
 
 
 def _all_simulated(config: Config) -> bool:

@@ -33,6 +33,7 @@ def test_run_to_the_end_fills_plots_and_status(qtbot, scripted):
         pass
     assert window.last_snapshot.state is EngineState.FINISHED
     assert window.status.labels["heralded"].text() == "heralded 5"
+    qtbot.waitUntil(lambda: window.plots.settled, timeout=5_000)  # the final redraw, plot by plot
     assert len(window.plots.counts_tc.getData()[0]) > 0
     assert window.run_panel.start_button.isEnabled()
     assert not window.run_panel.stop_button.isEnabled()
