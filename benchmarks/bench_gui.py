@@ -87,7 +87,7 @@ def _with_gui(config: Config) -> tuple[float, StallMeter, int, float]:
 
 def run(quick: bool) -> list[BenchResult]:
     """Return headless and GUI-attached pulses/s, their ratio, and event-loop stalls."""
-    shots, rounds = (20, 1) if quick else (100, 5)
+    shots, rounds = (40, 1) if quick else (400, 5)
     headless: list[float] = []
     attached: list[float] = []
     floors: list[StallMeter] = []

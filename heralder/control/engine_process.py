@@ -9,6 +9,10 @@ Every queue operation has a timeout. A child that dies or raises is reported as 
 and a ``FAILED`` snapshot naming the cause; a child that does not stop within its timeout is
 terminated (SIGTERM, which asks it to stop cleanly), then killed, and the run directory is named so
 ``heralder recover`` can rebuild its files from the journal.
+
+``spawn`` imports the parent's main module in the child (as ``__mp_main__``): heralder's entry
+points import no Qt at module level, and a script that starts an :class:`EngineProcess` must keep
+its own Qt imports under ``if __name__ == "__main__"`` (the child reports ``qt_loaded``).
 """
 
 from __future__ import annotations
