@@ -2,8 +2,9 @@
 
 The kernels are compiled with ``nogil=True``, so the calling thread and one helper thread run
 them at the same time. Each half is an independent kernel call with its own work buffers, so
-the split changes no result. One helper thread per process, created on first use and forgotten
-in a forked child (whose copy of it would never run).
+the split changes no result. A process limited to one thread (``OMP_NUM_THREADS=1``, as Dask
+sets for its single-threaded worker processes) does not split. One helper thread per process,
+created on first use and forgotten in a forked child (whose copy of it would never run).
 """
 
 from __future__ import annotations
@@ -33,10 +34,14 @@ os.register_at_fork(after_in_child=_forget_helper)
 
 
 def _cores() -> int:
+    """Return the cores this process may use: its CPU affinity, capped by OMP_NUM_THREADS
+    (set to 1 by Dask for its workers, one per core, which must not split again)."""
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    limit = os.environ.get("OMP_NUM_THREADS", "")
+    return min(cores, int(limit)) if limit.isdigit() and int(limit) > 0 else cores
 
 
 def _get_helper() -> ThreadPoolExecutor:

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from heralder.cli import main
+from heralder.estimation import split
 from heralder.studies.cluster import open_client
 from heralder.studies.kinds import KINDS, StudyKind
 from heralder.studies.runner import execute_task, run_sweep
@@ -37,6 +38,10 @@ eta = [0.5, 0.9]
 """
 
 
+def _thread_limits() -> tuple[str | None, int]:
+    return os.environ.get("OPENBLAS_NUM_THREADS"), split._cores()
+
+
 def _run(sweep_path, out, *extra: str) -> int:
     return main(["study", "run", str(sweep_path), "--out", str(out), "--no-progress", *extra])
 
@@ -47,6 +52,8 @@ def test_policy_records_are_bit_identical_on_one_and_two_workers(write_sweep, tm
     with open_client(workers=2) as client:
         assert "Dask dashboard: http" in capsys.readouterr().err
         assert len(client.scheduler_info()["workers"]) == 2
+        # One worker per core: neither BLAS nor the estimator's own split adds threads.
+        assert set(client.run(_thread_limits).values()) == {("1", 1)}
         outcome = run_sweep(sweep, tmp_path / "w2", client=client, progress=False)
         assert outcome.written == 4 and not outcome.failures
         client.cluster.scale(1)  # the same cluster cut down to one worker
@@ -188,3 +195,10 @@ def test_sweep_runs_on_the_client_it_is_given_while_another_is_open(write_sweep,
     assert outcome.written == 12 and not outcome.failures
     pd.testing.assert_frame_equal(records(tmp_path / "first"), records(tmp_path / "here"),
                                   check_exact=True)
+
+
+def test_a_process_limited_to_one_thread_does_not_split_the_estimator(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert split._cores() == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "")
+    assert split._cores() == len(os.sched_getaffinity(0))
