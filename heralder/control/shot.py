@@ -103,7 +103,7 @@ class ShotRunner:
         return CounterPulses(self.devices["counter"], trigger, self.clock)
 
     def _prepare(self, config: Config) -> Any:
-        """Return a fresh posterior for ``config`` and load the shot's settings."""
+        """Return a fresh posterior for ``config`` (settings and prior built once per config)."""
         if config is not self._template_config:  # configs are immutable: identity suffices
             policy_key = (config.policy, config.detector, config.atoms.n_atoms)
             if self._policy_key != policy_key:
@@ -111,13 +111,13 @@ class ShotRunner:
                 self._policy_key = policy_key
             self._template = self.make_posterior(config)  # building the prior costs ms
             self._template_config = config
-        engine = config.engine
-        self._deadline_s, self._timeout_s = engine.decision_deadline_s, engine.read_timeout_s
-        self._gate_s = config.detector.gate_s
-        self._use_times = arrival_times_used(config)  # counts where the cascade fails
-        self._qfi_every = engine.qfi_every_pulse
-        self._stride = config.storage.posterior_stride
-        self._streamed = config.run.mode == "streamed"
+            engine = config.engine
+            self._deadline_s, self._timeout_s = engine.decision_deadline_s, engine.read_timeout_s
+            self._gate_s = config.detector.gate_s
+            self._use_times = arrival_times_used(config)  # counts where the cascade fails
+            self._qfi_every = engine.qfi_every_pulse
+            self._stride = config.storage.posterior_stride
+            self._streamed = config.run.mode == "streamed"
         return self._template.copy()
 
     def run(self, shot: int, config: Config, on_pulse: Callable[[ShotLog, Any], None],
