@@ -216,6 +216,13 @@ class Posterior:
         gate_s
             The gate length in seconds (> 0).
 
+        Notes
+        -----
+        The numpy backend scores every candidate with the exact reference. The compiled backend
+        is held to the posterior instead (within 1e-9 of that): it scores only the candidates
+        the posterior needs (arrival_select), with the kernel's posterior tolerances
+        (_arrival_kernels), on two cores when there are (split).
+
         Raises
         ------
         ValueError
