@@ -68,7 +68,7 @@ class EngineProcess:
     Raises
     ------
     ValueError
-        If a timeout or the rate is not positive.
+        If a timeout or the rate is not positive, or ``prepare`` is not ``"module:function"``.
     """
 
     def __init__(self, config: Config, *, start_timeout_s: float = 120.0,
@@ -127,6 +127,7 @@ class EngineProcess:
                                         "while starting") from None
                 if time.monotonic() > deadline:
                     self._halt()
+                    self._ended = True
                     raise HeralderError(f"the engine process did not start within "
                                         f"{self._start_timeout_s} s") from None
                 continue
