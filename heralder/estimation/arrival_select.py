@@ -47,33 +47,58 @@ COUNT_TOL = 1e-12
 ERROR_TOL = 1e-11
 
 
-def _extrapolate(S: np.ndarray, f: np.ndarray, nodes: slice, targets: slice) -> np.ndarray:
-    """Return the polynomial through (S[nodes], f[nodes]) at S[targets] (barycentric Lagrange;
-    the targets lie outside the nodes; its degree is one less than the number of nodes)."""
-    x = S[nodes].astype(np.float64)
+def _basis_beyond(degree: int) -> np.ndarray:
+    """Return B[t − 1, i] = ℓ_i(−t): the Lagrange basis of the nodes 0..degree evaluated at
+    −t, t = 1..EXTRAP_STEPS (extrapolation from equispaced nodes is then one product)."""
+    out = np.ones((EXTRAP_STEPS, degree + 1))
+    u = -np.arange(1.0, EXTRAP_STEPS + 1.0)
+    for i in range(degree + 1):
+        for j in range(degree + 1):
+            if j != i:
+                out[:, i] *= (u - j) / (i - j)
+    return out
+
+
+_BASIS = {degree: _basis_beyond(degree) for degree in (DEGREE, DEGREE - 1)}
+
+
+def _extrapolate(x: np.ndarray, y: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Return the polynomial through (x, y) at ``targets``, which lie outside the nodes
+    (barycentric Lagrange)."""
     weights = 1.0 / np.prod(x[:, None] - x[None, :] + np.eye(x.size), axis=1)
-    gap = S[targets][:, None] - x[None, :]
-    return np.prod(gap, axis=1) * ((weights * f[nodes]) / gap).sum(axis=1)
+    gap = targets[:, None] - x[None, :]
+    return np.prod(gap, axis=1) * ((weights * y) / gap).sum(axis=1)
 
 
-def _approximate(S: np.ndarray, f: np.ndarray, lo: int, hi: int) -> tuple[np.ndarray,
-                                                                          np.ndarray]:
+def _outwards(S: np.ndarray, f: np.ndarray, near: int, count: int, away: int,
+              equispaced: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Return the extrapolations of degree DEGREE and DEGREE − 1 to the ``count`` candidates
+    beyond index ``near``, ordered outwards; the nodes are near, near + away, … (``away`` = ±1
+    points from the targets into the scored range, nearest nodes first)."""
+    idx = near + away * np.arange(DEGREE + 1)
+    values = f[idx]
+    if equispaced:
+        return _BASIS[DEGREE][:count] @ values, _BASIS[DEGREE - 1][:count] @ values[:DEGREE]
+    x = S[idx].astype(np.float64)
+    targets = S[near - away * np.arange(1, count + 1)].astype(np.float64)
+    return _extrapolate(x, values, targets), _extrapolate(x[:DEGREE], values[:DEGREE], targets)
+
+
+def _approximate(S: np.ndarray, f: np.ndarray, lo: int, hi: int,
+                 equispaced: bool) -> tuple[np.ndarray, np.ndarray]:
     """Return f with exact values on [lo, hi], extrapolated EXTRAP_STEPS further and held
     beyond, and an error estimate for the extrapolated values (their distance from the
     extrapolation one degree lower, through the DEGREE nodes nearest to them; 0 elsewhere)."""
     out, err = f.copy(), np.zeros(S.size)
     if lo > 0:
         edge = max(lo - EXTRAP_STEPS, 0)
-        out[edge:lo] = _extrapolate(S, f, slice(lo, lo + DEGREE + 1), slice(edge, lo))
-        err[edge:lo] = np.abs(out[edge:lo] - _extrapolate(S, f, slice(lo, lo + DEGREE),
-                                                          slice(edge, lo)))
+        high, low = _outwards(S, f, lo, lo - edge, 1, equispaced)
+        out[edge:lo], err[edge:lo] = high[::-1], np.abs(high - low)[::-1]
         out[:edge] = out[edge]
     if hi < S.size - 1:
         edge = min(hi + EXTRAP_STEPS, S.size - 1)
-        targets = slice(hi + 1, edge + 1)
-        out[targets] = _extrapolate(S, f, slice(hi - DEGREE, hi + 1), targets)
-        err[targets] = np.abs(out[targets] - _extrapolate(S, f, slice(hi - DEGREE + 1, hi + 1),
-                                                          targets))
+        high, low = _outwards(S, f, hi, edge - hi, -1, equispaced)
+        out[hi + 1:edge + 1], err[hi + 1:edge + 1] = high, np.abs(high - low)
         out[edge + 1:] = out[edge]
     return out, err
 
@@ -103,6 +128,8 @@ def select_and_score(score: Callable[[np.ndarray], np.ndarray], S: np.ndarray,
     if size <= DEGREE + 3:
         return score(np.arange(size))
     lp0 = log_prior + ll_count
+    gaps = np.diff(S)
+    equispaced = bool(np.all(gaps == gaps[0]))
     # The scored window: the count posterior's top, and every candidate the count posterior
     # does not rule out within EXTRAP_STEPS of it.
     top = np.flatnonzero(lp0 >= lp0.max() - math.log(1.0 / MASS_TOL))
@@ -122,7 +149,7 @@ def select_and_score(score: Callable[[np.ndarray], np.ndarray], S: np.ndarray,
             rest = np.r_[0:lo, hi + 1:size].astype(np.int64)
             exact[rest] = score(rest)
             return exact
-        f, err = _approximate(S, exact - ll_count, lo, hi)
+        f, err = _approximate(S, exact - ll_count, lo, hi, equispaced)
         ll = ll_count + f
         ll[lo:hi + 1] = exact[lo:hi + 1]
         lp = log_prior + ll
