@@ -56,7 +56,8 @@ def split_candidates(kernel: Callable[[np.ndarray], np.ndarray], S: np.ndarray) 
     """Return ``kernel(S)``, computing every other candidate on the helper thread.
 
     Interleaving balances the halves (a candidate's cost grows with S). Runs on the calling
-    thread alone with one core or fewer than ``MIN_SPLIT`` candidates.
+    thread alone with one core or fewer than ``MIN_SPLIT`` candidates, and takes the helper's
+    half back when the helper has not started on it by the time the first half is done.
     """
     if S.size < MIN_SPLIT or _cores() < 2:
         return kernel(S)
@@ -65,5 +66,7 @@ def split_candidates(kernel: Callable[[np.ndarray], np.ndarray], S: np.ndarray) 
     try:
         out[0::2] = kernel(S[0::2])
     finally:
-        out[1::2] = future.result()
+        # On a busy machine the helper may not have started yet: then do its half here rather
+        # than wait for a core.
+        out[1::2] = kernel(S[1::2]) if future.cancel() else future.result()
     return out
