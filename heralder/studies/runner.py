@@ -30,6 +30,7 @@ from heralder.studies.kinds import get_kind
 from heralder.studies.store import (
     commit,
     encode_task,
+    finished_tasks,
     open_output,
     sees_output,
     start_writer,
@@ -182,7 +183,9 @@ def _dask_batches(todo: list[Task], out: Path, token: str, client: Any,
                 outcomes.extend(result)
             else:  # the worker died, or the task could not be sent or was cancelled
                 exc = result[1] if isinstance(result, tuple) else result
-                outcomes.extend(TaskOutcome(task, None, f"{type(exc).__name__}: {exc}")
+                written = finished_tasks(out)  # the chunk's tasks done before it stopped
+                outcomes.extend(TaskOutcome(task) if task.name in written else
+                                TaskOutcome(task, None, f"{type(exc).__name__}: {exc}")
                                 for task in chunk)
             future.release()
         spent_s += sum(o.elapsed_s for o in outcomes)
