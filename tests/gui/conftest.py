@@ -16,6 +16,7 @@ from PyQt6.QtCore import QEvent, Qt
 from heralder.config import Config, updated_config
 from heralder.control.snapshot import EngineEvent, EngineSnapshot, EngineState, HeraldSummary
 from heralder.gui.timing import StallMeter
+from heralder.storage.journal import read_journal
 
 
 class ScriptedEngine:
@@ -146,6 +147,18 @@ def scripted(tmp_path):
     factory.made = []
     factory.options = {}
     return factory
+
+
+@pytest.fixture
+def journaled_shots():
+    """Return a function counting the shots a run's writer has put in its journal so far."""
+
+    def count(run_dir: str) -> int:
+        if not run_dir:
+            return 0
+        return sum(r["type"] == "shot" for r in read_journal(Path(run_dir) / "journal.jsonl"))
+
+    return count
 
 
 @pytest.fixture

@@ -150,9 +150,11 @@ def test_closing_the_window_stops_the_run_and_finalises_its_files(qtbot, lab):
     assert not window.isVisible()
 
 
-def test_a_killed_engine_process_shows_its_cause_and_leaves_recoverable_files(qtbot, lab):
+def test_a_killed_engine_process_shows_its_cause_and_leaves_recoverable_files(qtbot, lab,
+                                                                             journaled_shots):
     window = open_window(qtbot, lab)
     start_and_wait_for_heralds(qtbot, window)
+    qtbot.waitUntil(lambda: journaled_shots(window.last_snapshot.run_dir) >= 1, timeout=60_000)
     with qtbot.waitSignal(window.bridge.run_ended, timeout=60_000):
         os.kill(window.bridge.engine.pid, signal.SIGKILL)
     final = window.last_snapshot
