@@ -19,12 +19,12 @@ below ``drop_tol`` of the vector's mass; and the Poisson tail beyond ``stop_tol`
   A relative cut such as 1e-18 moves log L of *some* candidates by up to 3 nats: a ladder state
   that is 1e-30 of the mass now can carry the whole likelihood later (a candidate S that needs
   dark counts, or η near 1 where only the last state survives the gate).
-* ``POSTERIOR_TOLS`` (1e-14, 1e-14), held to the posterior, not to each log L. Each truncation
-  drops paths whose probability given the times so far is below 1e-14, so for records drawn
-  from candidate S the expected relative deficit of L(S) is at most 1e-14 × (number of
+* ``POSTERIOR_TOLS`` (1e-13, 1e-13), held to the posterior, not to each log L. Each truncation
+  drops paths whose probability given the times so far is below 1e-13, so for records drawn
+  from candidate S the expected relative deficit of L(S) is at most 1e-13 × (number of
   truncations), and by the same token (E[p(S | times) δ_S] = p(S) E_S[δ_S]) the expected
   total-variation error of the normalised posterior is at most twice that: a pulse at S ≈ 100
-  makes ~200 truncations per candidate (two per uniformisation chunk), so ≲ 1e-11. The 3-nat
+  makes ~200 truncations per candidate (two per uniformisation chunk), so ≲ 1e-10. The 3-nat
   cases above are candidates whose posterior is that improbable.
   tests/estimation/test_arrival_select.py checks the posterior against the exact kernel.
 
@@ -48,7 +48,7 @@ _CHUNK = 100.0  # largest qΔ uniformised in one piece (arrival.CHUNK)
 _MAX_TERMS = int(_CHUNK + 10.0 * math.sqrt(_CHUNK) + 31.0)
 #: (drop_tol, stop_tol) at the reference's level, and held to the posterior (module docstring).
 EXACT_TOLS = (1e-300, 1e-30)
-POSTERIOR_TOLS = (1e-14, 1e-14)
+POSTERIOR_TOLS = (1e-13, 1e-13)
 _FAST = {"reassoc", "contract", "nsz", "arcp"}  # reassociation lets LLVM vectorise the sums
 _ONE = np.uint64(1)
 

@@ -150,7 +150,7 @@ def log_likelihood_times(times_s: np.ndarray, gate_s: float, S: np.ndarray, puls
         ``"numba"`` uses the compiled kernel when installed (on two cores when there are, see
         split.py), else numpy.
     exact
-        False lets the compiled kernel drop paths below 1e-14 of the filtered mass (held to
+        False lets the compiled kernel drop paths below 1e-13 of the filtered mass (held to
         the posterior, not to each log L; see _arrival_kernels). The numpy path is always exact.
 
     Raises
