@@ -47,11 +47,17 @@ class FramePacer:
             wall_s = max(now[0] - self._last[0], 1e-9)
             gui_s = now[1] - self._last[1]
             if (gui_s > self.budget * wall_s and wall_s < self.max_interval_s
-                    and os.getloadavg()[0] >= self._cores):
+                    and self._saturated()):
                 return False
         self._last = now
         self.frames += 1
         return True
+
+    def _saturated(self) -> bool:
+        try:
+            return os.getloadavg()[0] >= self._cores
+        except (AttributeError, OSError):  # no load average (Windows): assume a core to spare
+            return False
 
 
 class StallMeter(QObject):
