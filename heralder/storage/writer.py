@@ -26,7 +26,6 @@ __all__ = ["JOURNAL_NAME", "RunWriter", "WriterStats"]
 JOURNAL_NAME = "journal.jsonl"
 _STOP = object()
 _MAX_GROUP = 512
-_POLL_FRACTION = 0.25  # of gather_s, between polls of the queue while gathering a group
 
 
 @dataclass(frozen=True)
@@ -65,18 +64,20 @@ class RunWriter:
         Flush the HDF5 file at least this often (wall time). A flush rewrites HDF5 metadata
         (~10 ms); the journal, fsynced per shot, is what a crash recovery reads.
     gather_s
-        After the first waiting record, collect more for up to this long before one journal
-        write and fsync (group commit); a record is durable at most this much later.
+        After the first waiting record, collect more for this long (one sleep, skipped when a
+        full group is already waiting) before one journal write and fsync (group commit); a
+        record is durable about this much later at most.
     """
 
     def __init__(self, run_dir: str | Path, *, queue_size: int = 10000,
-                 flush_interval_s: float = 5.0, gather_s: float = 0.02) -> None:
+                 flush_interval_s: float = 5.0, gather_s: float = 0.05) -> None:
         if queue_size < 1:
             raise ValueError(f"queue_size must be >= 1, got {queue_size}")
         self.run_dir = Path(run_dir)
         self.journal = Journal(self.run_dir / JOURNAL_NAME)
         self.h5 = H5RunFile(self.run_dir)
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
+        self._hurry = threading.Event()  # cuts the gathering short: queue full, or closing
         self._flush_interval_s = flush_interval_s
         self._gather_s = gather_s
         self._error: BaseException | None = None
@@ -110,6 +111,7 @@ class RunWriter:
             except queue.Full:
                 if not waited:
                     self._waits += 1
+                    self._hurry.set()
                 waited = True
         self._high_water = max(self._high_water, self._queue.qsize())
         self._raise_if_failed()  # a failure while we waited: the record will not be written
@@ -132,6 +134,7 @@ class RunWriter:
         if not self._closed:
             self._closed = True
             self._queue.put(_STOP)  # unbounded wait is safe: the thread drains until _STOP
+            self._hurry.set()
         self._thread.join(timeout_s)
         if self._thread.is_alive():
             raise DataLossError(f"the run writer did not finish within {timeout_s} s")
@@ -148,19 +151,19 @@ class RunWriter:
         try:
             while True:
                 group = [self._queue.get()]
-                # Gather for a moment: fewer, larger groups mean fewer fsyncs and fewer GIL
-                # hand-offs that would stall the engine thread. Poll, sleeping in between, rather
-                # than wait on the queue: every put wakes a waiting thread, which then takes the
-                # GIL from the engine once per record.
-                until = time.monotonic() + self._gather_s
+                # Gather for a moment in one wait: a group per gather_s means one fsync and one
+                # pair of GIL hand-offs with the engine per group, not per record (waiting on the
+                # queue would wake this thread, and take the GIL from the engine, on every put).
+                # A full queue (backpressure) or a close cuts the wait short.
+                self._hurry.clear()
+                if group[0] is not _STOP and not self._queue.full() and \
+                        self._queue.qsize() < _MAX_GROUP:
+                    self._hurry.wait(self._gather_s)
                 while len(group) < _MAX_GROUP and group[-1] is not _STOP:
                     try:
                         group.append(self._queue.get_nowait())
                     except queue.Empty:
-                        left_s = until - time.monotonic()
-                        if left_s <= 0:
-                            break
-                        time.sleep(min(left_s, _POLL_FRACTION * self._gather_s))
+                        break
                 stop = any(r is _STOP for r in group)
                 records = [r for r in group if r is not _STOP]
                 self.journal.append(records)
