@@ -165,21 +165,41 @@ def _norm2(y, n):
 
 
 @njit(cache=True)
-def _expm_taylor(a, n, out, work):
-    """Write e^a into out for ‖a‖₁ ≤ 1/2 (Horner Taylor, degree ``_DEGREE``: error < 1e-17).
-
-    Scaled Taylor in compiled loops instead of LAPACK: an 8×8 eigen-decomposition costs
-    ~0.1 ms on the target machine, more than a whole photon should.
-    """
-    out[:n, :n] = 0.0
-    for i in range(n):
-        out[i, i] = 1.0
-    for k in range(_DEGREE, 0, -1):  # out ← 1 + (a/k) out
-        _matmul(a, out, work, n)
-        for i in range(n):
+def _add_block(a, powers, n, r, out):
+    """Add B_r = Σ_{i<4} A^i/(4r+i)! (terms up to ``_DEGREE``) to out; powers = [A², A³, A⁴]."""
+    for i in range(4):
+        degree = 4 * r + i
+        if degree > _DEGREE:
+            break
+        coef = 1.0 / math.gamma(degree + 1.0)
+        if i == 0:
             for j in range(n):
-                out[i, j] = work[i, j] / k
-            out[i, i] += 1.0
+                out[j, j] += coef
+            continue
+        src = a if i == 1 else powers[i - 2]
+        for j in range(n):
+            for k in range(n):
+                out[j, k] += coef * src[j, k]
+
+
+@njit(cache=True)
+def _expm_taylor(a, n, out, powers, work):
+    """Write e^a into out for ‖a‖₁ ≤ 1/2 (Taylor degree ``_DEGREE``: error < 1e-17).
+
+    Scaled Taylor in compiled loops instead of LAPACK (an 8×8 eigen-decomposition costs ~0.1 ms
+    on the target machine, more than a whole photon should), evaluated Paterson–Stockmeyer style
+    as Horner in A⁴ over blocks of four terms: 6 matrix products instead of 14.
+    """
+    _matmul(a, a, powers[0], n)
+    _matmul(powers[0], a, powers[1], n)
+    _matmul(powers[1], a, powers[2], n)
+    top = _DEGREE // 4
+    out[:n, :n] = 0.0
+    _add_block(a, powers, n, top, out)
+    for r in range(top - 1, -1, -1):  # out ← B_r + A⁴ out
+        _matmul(powers[2], out, work, n)
+        out[:n, :n] = work[:n, :n]
+        _add_block(a, powers, n, r, out)
 
 
 @njit(cache=True)
@@ -249,7 +269,7 @@ def _wait(diag, off, d, psi, u, t_max, basis, hess, ladder, work, w, w_full):
                 norm1 = max(norm1, np.abs(aug[:n, j]).sum())
             delta = 0.5 * shrink / norm1
             aug[:n, :n] *= delta
-            _expm_taylor(aug, n, ladder[0], work[1])
+            _expm_taylor(aug, n, ladder[0], work[1:4], work[4])
             if beta * h_next * abs(ladder[0, m - 1, m]) <= _TOL:
                 break
             shrink *= 0.5
@@ -319,7 +339,7 @@ def _pulse(S, q0, lam, kappa, omega, omega0, uniforms, t_max):
     basis = np.zeros((_KRYLOV, size), np.complex128)
     hess = np.zeros((_KRYLOV + 1, _KRYLOV), np.complex128)
     ladder = np.zeros((_LADDER, _KRYLOV + 1, _KRYLOV + 1), np.complex128)
-    work = np.zeros((2, _KRYLOV + 1, _KRYLOV + 1), np.complex128)
+    work = np.zeros((5, _KRYLOV + 1, _KRYLOV + 1), np.complex128)
     w = np.zeros((_DEGREE + 1, _KRYLOV + 1), np.complex128)
     w_full = np.zeros(size, np.complex128)
     psi = np.zeros(size, np.complex128)
