@@ -51,8 +51,8 @@ class TimingStudy:
     n_values: tuple[int, ...] = (1000, 10000)
     etas: tuple[float, ...] = (0.5, 0.7)
     cascade_everywhere: bool = False
-    trials: dict[int, int] = field(default_factory=lambda: {1000: 24, 10000: 8})
-    default_trials: int = 8
+    trials: dict[int, int] = field(default_factory=lambda: {1000: 12, 10000: 2})
+    default_trials: int = 2
     cap: int = 300
     dead_time_s: float = 22e-9
     seed: int = 2026
@@ -102,7 +102,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--eta", type=_numbers(float, "--eta"), default=None,
                         help="comma-separated efficiencies (default 0.5,0.7)")
     parser.add_argument("--trials", type=int, default=None,
-                        help="trials per point for every N (default 24 at N=1000, 8 at 10⁴)")
+                        help="trials per point for every N (default 12 at N=1000, 2 at 10⁴)")
     parser.add_argument("--cap", type=int, default=None, help="pulses per shot at most")
     parser.add_argument("--dead-time-s", type=float, default=None,
                         help="detector dead time in seconds (default 22e-9)")

@@ -19,7 +19,8 @@ ESTIMATORS = ("counts", "times", "remedy")
 
 FIELDS = ("cavity", "x_typ", "y_max", "N", "eta", "dynamics", "estimator", "trials", "p_wrong",
           "se_p_wrong", "mean_switches", "se_switches", "mean_error", "se_error", "capped",
-          "uses_times", "deadtime_loss", "se_deadtime_loss", "deadtime_loss_model")
+          "uses_times", "deadtime_loss", "se_deadtime_loss", "deadtime_loss_model",
+          "loss_ratio", "se_loss_ratio")
 _COLOURS = {"counts": "C0", "times": "C3", "remedy": "C2"}
 _X_TICKS = (0.1, 0.2, 0.5, 1.0, 2.0)
 _STYLES = {"exact": ("-", "o"), "cascade": (":", "s")}
@@ -42,11 +43,16 @@ def summarise(frame: Any) -> list[dict[str, Any]]:
         first = group.iloc[0]
         n = len(group)
         loss, se_loss = _mean_se(group["deadtime_loss"].to_numpy(float))
+        model = group["deadtime_loss_model"].to_numpy(float)
+        # paired per shot: the spread of S between shots cancels
+        ratio, se_ratio = _mean_se(group["deadtime_loss"].to_numpy(float)[model > 0]
+                                   / model[model > 0])
         common = {"cavity": _cavity(first), "x_typ": float(first["x_typ"]),
                   "y_max": float(first["y_max"]), "N": int(first["n_atoms"]),
                   "eta": float(first["eta"]), "dynamics": str(first["dynamics"]), "trials": n,
                   "deadtime_loss": loss, "se_deadtime_loss": se_loss,
-                  "deadtime_loss_model": float(group["deadtime_loss_model"].mean())}
+                  "deadtime_loss_model": float(model.mean()), "loss_ratio": ratio,
+                  "se_loss_ratio": se_ratio}
         for estimator in ESTIMATORS:
             p_wrong = float(group[f"{estimator}_wrong"].astype(float).mean())
             switches, se_switches = _mean_se(group[f"{estimator}_switches"].to_numpy(float))
@@ -83,7 +89,8 @@ def _points(rows: list[dict[str, Any]]) -> dict[tuple, dict[str, dict[str, Any]]
 def _write_markdown(rows: list[dict[str, Any]], path: Path, title: str) -> None:
     head = ["cavity", "x at S_typ", "y at S_max", "N", "η", "data", "trials"]
     head += [f"P(wrong) {e}" for e in ESTIMATORS] + [f"switches {e}" for e in ESTIMATORS]
-    head += ["remedy uses", "dead-time loss (measured)", "dead-time loss (cascade model)"]
+    head += ["remedy uses", "dead-time loss (measured)", "dead-time loss (cascade model)",
+             "measured / model"]
     lines = [f"# {title}", "",
              "Each estimator heralds at max p ≥ threshold on the same record; P(wrong) is the "
              "fraction of shots whose herald differs from the true S, switches = pulses − 1; "
@@ -102,13 +109,15 @@ def _write_markdown(rows: list[dict[str, Any]], path: Path, title: str) -> None:
                   for e in ESTIMATORS]
         cells += ["times" if by["remedy"]["uses_times"] else "counts",
                   f"{100 * first['deadtime_loss']:.2f} ± {100 * first['se_deadtime_loss']:.2f} %",
-                  f"{100 * first['deadtime_loss_model']:.2f} %"]
+                  f"{100 * first['deadtime_loss_model']:.2f} %",
+                  f"{first['loss_ratio']:.3f} ± {first['se_loss_ratio']:.3f}"]
         lines.append("| " + " | ".join(cells) + " |")
     path.write_text("\n".join(lines) + "\n")
 
 
 def _write_png(rows: list[dict[str, Any]], path: Path, title: str) -> None:
-    """Plot P(wrong), switches and dead-time loss against x, one row per (N, η)."""
+    """Plot P(wrong), switches and the measured over the modelled dead-time loss against x,
+    one row per (N, η)."""
     cells = sorted({(r["N"], r["eta"]) for r in rows})
     fig = Figure(figsize=(15, 3.4 * len(cells) + 0.8), layout="constrained")
     FigureCanvasAgg(fig)
@@ -139,19 +148,16 @@ def _write_png(rows: list[dict[str, Any]], path: Path, title: str) -> None:
                         ax.axhline(mine[0][key], color=kw["color"], linestyle=style,
                                    alpha=kw["alpha"], linewidth=1.0)
         loss_ax = line[2]
-        for dynamics, (_style, marker) in _STYLES.items():
+        for dynamics, (style, marker) in _STYLES.items():
             mine = sorted((r for r in sel if r["estimator"] == "counts"
                            and r["dynamics"] == dynamics), key=lambda r: r["x_typ"])
-            loss_ax.errorbar([r["x_typ"] for r in mine], [100 * r["deadtime_loss"] for r in mine],
-                             yerr=[100 * np.nan_to_num(r["se_deadtime_loss"]) for r in mine],
-                             linestyle="none", marker=marker, capsize=2, color="C1",
-                             label=f"measured, {dynamics} data")
-            loss_ax.plot([r["x_typ"] for r in mine],
-                         [100 * r["deadtime_loss_model"] for r in mine], linestyle="none",
-                         marker="_", markersize=14, color="k",
-                         label="cascade model" if dynamics == "exact" else None)
-        for ax, label in zip(line, ("P(wrong herald)", "mean switches", "dead-time loss (%)"),
-                             strict=True):
+            loss_ax.errorbar([r["x_typ"] for r in mine], [r["loss_ratio"] for r in mine],
+                             yerr=[np.nan_to_num(r["se_loss_ratio"]) for r in mine],
+                             linestyle=style if dynamics == "exact" else "none", marker=marker,
+                             capsize=2, color="C1", label=f"{dynamics} data")
+        loss_ax.axhline(1.0, color="k", linewidth=0.8)
+        for ax, label in zip(line, ("P(wrong herald)", "mean switches",
+                                    "dead-time loss: measured / cascade model"), strict=True):
             ax.set_xscale("log")
             ax.xaxis.set_major_locator(FixedLocator(_X_TICKS))
             ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
