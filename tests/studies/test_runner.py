@@ -9,6 +9,7 @@ import sys
 import time
 from dataclasses import dataclass
 
+import dask
 import numpy as np
 import pandas as pd
 import pytest
@@ -54,6 +55,8 @@ def test_policy_records_are_bit_identical_on_one_and_two_workers(write_sweep, tm
         assert len(client.scheduler_info()["workers"]) == 2
         # One worker per core: neither BLAS nor the estimator's own split adds threads.
         assert set(client.run(_thread_limits).values()) == {("1", 1)}
+        # A batch cluster: no task profiler sampling the workers.
+        assert not any(client.run(dask.config.get, "distributed.worker.profile.enabled").values())
         outcome = run_sweep(sweep, tmp_path / "w2", client=client, progress=False)
         assert outcome.written == 4 and not outcome.failures
         client.cluster.scale(1)  # the same cluster cut down to one worker
