@@ -300,7 +300,7 @@ class Engine:
             self._apply_commands()
             while self._paused.is_set() and not self._stop.is_set():
                 if self._snapshot.state is not EngineState.PAUSED:
-                    self._publish_totals()
+                    self._publish_last_shot(runner)
                     self._set_state(EngineState.PAUSED)
                 time.sleep(0.01)
                 self._apply_commands()
@@ -313,6 +313,15 @@ class Engine:
             if outcome.error is not None:
                 self._fault(outcome.error, shot)
             shot += 1
+        self._publish_last_shot(runner)
+
+    def _publish_last_shot(self, runner: ShotRunner) -> None:
+        """Show the latest shot whole (live views are published only at the GUI rate, so the
+        last one may hold part of it) with the totals."""
+        if runner.last_shot is not None:  # already counted in the totals
+            self._live(*runner.last_shot, self._pulses_total, self._snapshot.pulses_per_s,
+                       time.perf_counter())
+        self._publish_totals()
 
     def _apply_commands(self) -> None:
         while True:
@@ -371,9 +380,14 @@ class Engine:
         t_mark, pulses_mark = self._rate_mark
         rate = (pulses_now - pulses_mark) / (t_now - t_mark) if t_now > t_mark else 0.0
         self._rate_mark = (t_now, pulses_now)
+        self._live(shot_log, posterior, pulses_now, rate, now)
+
+    def _live(self, shot_log: ShotLog, posterior: Any, pulses_total: int, pulses_per_s: float,
+              now: float) -> None:
         self._snapshot = live_snapshot(
             self._snapshot, shot_log, posterior, n_atoms=self._config.atoms.n_atoms,
-            pulses_total=pulses_now, pulses_per_s=rate, latency_pcts_s=self._latency_pcts(now),
+            pulses_total=pulses_total, pulses_per_s=pulses_per_s,
+            latency_pcts_s=self._latency_pcts(now),
             true_s=getattr(self.context.shared.get("lab"), "true_s", None), **self._counters)
 
     def _latency_pcts(self, now: float) -> tuple[float, float]:

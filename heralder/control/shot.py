@@ -89,6 +89,8 @@ class ShotRunner:
         self._template_config: Config | None = None
         self._pattern_running = False
         self._next_publish_s = 0.0
+        #: (log, posterior) of the latest finished shot, for a final live view of it.
+        self.last_shot: tuple[ShotLog, Any] | None = None
         # per-shot settings, hoisted out of the config once per shot (read on every pulse)
         self._deadline_s = self._gate_s = self._timeout_s = 0.0
         self._use_times = self._qfi_every = self._streamed = False
@@ -182,6 +184,7 @@ class ShotRunner:
         log.add_full_posterior(max(k - 1, 0), posterior.S, posterior.p)
         outcome.record = log.record(herald, self.clock.now() - self.t0_s)
         outcome.herald = herald
+        self.last_shot = (log, posterior)
         return outcome
 
     def _after_pulse(self, k: int, code: int, pulse: Pulse, posterior: Any, log: ShotLog,
