@@ -216,7 +216,8 @@ class VirtualCounter(_VirtualDevice):
 class VirtualTagger(_VirtualDevice):
     """Stream the lab's time tags (a :class:`~heralder.control.interfaces.TagSource`).
 
-    Each :meth:`read` fires ``pulses_per_read`` pulses and returns their marker and click tags.
+    Each :meth:`read` fires ``pulses_per_read`` pulses and returns their marker and click tags,
+    with the time up to which the stream is complete (the last pulse's gate end).
     """
 
     driver = "virtual_tagger"
@@ -259,7 +260,10 @@ class VirtualTagger(_VirtualDevice):
         self.last_block = block
         stamps, channels = self.lab.tags(block, click_channel=self.click_channel,
                                          marker_channel=self.marker_channel)
-        return TagBlock(stamps, channels, t_read_s=self.lab.clock.now())
+        # Whole pulses were fired: the stream is complete up to the last one's gate end.
+        markers = stamps[channels == self.marker_channel]
+        end_ps = int(markers[-1]) + round(block.gate_s * 1e12) if markers.size else -1
+        return TagBlock(stamps, channels, t_read_s=self.lab.clock.now(), t_end_ps=end_ps)
 
 
 class VirtualSwitch(_VirtualDevice):
