@@ -112,9 +112,12 @@ def log_dark_binomial(n: int | np.ndarray, k: np.ndarray, p: np.ndarray, d: floa
     p = np.asarray(p, dtype=np.float64)
     if p.shape != k.shape:
         p = np.broadcast_to(p, k.shape)
-    n = np.asarray(n, dtype=np.int64)
-    if n.shape != k.shape:
-        n = np.broadcast_to(n, k.shape)
+    if isinstance(n, int):  # one count (an update): np.full is cheaper than broadcast_to
+        n = np.full(k.shape, n, dtype=np.int64)
+    else:
+        n = np.asarray(n, dtype=np.int64)
+        if n.shape != k.shape:
+            n = np.broadcast_to(n, k.shape)
     if d == 0.0:
         return log_binomial(n, k, p, lnfact)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -209,7 +212,8 @@ class CountModel:
 
     # --- likelihood -----------------------------------------------------------------------
     def _log_components(self, n: int | np.ndarray, k: np.ndarray, p: np.ndarray) -> np.ndarray:
-        lnfact = self.ensure_lnfact(max(int(np.max(n)), int(k.max(initial=0))) + 2)
+        n_max = n if isinstance(n, int) else int(np.max(n))
+        lnfact = self.ensure_lnfact(max(n_max, int(k.max(initial=0))) + 2)
         if not self.compound:
             return log_dark_binomial(n, k, p, self.dark_mean, lnfact)
         n = np.broadcast_to(n, k.shape)
