@@ -7,7 +7,7 @@ does not see the output directory sends the file's bytes instead). It never rais
 failing task is reported with its parameters and seed while the others complete. On Dask, one
 Dask task runs a chunk of sweep tasks sized to about :data:`CHUNK_TARGET_S` of work, so short
 tasks do not each pay Dask's own cost. The client side, :func:`run_sweep`, skips the tasks
-already on disk, commits the finished files in groups (one ``sync`` per group of results that
+already on disk, commits the finished files in groups (one ``syncfs`` per group of results that
 arrived together, see :func:`heralder.studies.store.commit`) and only then counts them done on
 the progress bar (tasks done, rate, time left).
 """
@@ -239,7 +239,7 @@ def run_sweep(sweep: Sweep, out: Path, *, client: Any = None, resume: bool = Fal
                     write_task(out, result.task, result.data)
                 written += 1
             if written:
-                commit()  # durable before counted done
+                commit(out)  # durable before counted done
             outcome.written += written
             bar.update(len(batch))
     outcome.elapsed_s = time.perf_counter() - started

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,7 +11,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from heralder.studies import runner
+from heralder.studies import runner, store
 from heralder.studies.kinds import KINDS, StudyKind
 from heralder.studies.runner import _chunk_size, run_sweep, run_task
 from heralder.studies.store import finished_tasks, open_output, start_writer
@@ -62,7 +63,7 @@ def test_files_are_committed_before_they_are_counted(write_sweep, tmp_path, monk
     sweep = load_sweep(write_sweep(DARK))
     out = tmp_path / "out"
     seen: list[int] = []
-    monkeypatch.setattr(runner, "commit", lambda: seen.append(len(finished_tasks(out))))
+    monkeypatch.setattr(runner, "commit", lambda where: seen.append(len(finished_tasks(where))))
     monkeypatch.setattr(runner, "COMMIT_INTERVAL_S", 3600.0)  # one group for the whole run
     outcome = run_sweep(sweep, out, progress=False)
     assert outcome.written == 6 and seen == [6]
@@ -114,3 +115,14 @@ def test_a_record_that_cannot_be_written_fails_its_task_only(tmp_path, write_swe
 ])
 def test_chunk_size(pending, slots, task_s, expected):
     assert _chunk_size(pending, slots, task_s) == expected
+
+
+def test_commit_syncs_the_filesystem_of_the_output(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(os, "sync", lambda: calls.append("sync"))  # the fallback, all of them
+    store.commit(tmp_path)
+    if sys.platform == "linux":  # syncfs(2) of this filesystem alone
+        assert store._syncfs() is not None and calls == []
+    monkeypatch.setattr(store, "_syncfs", lambda: None)
+    store.commit(tmp_path)
+    assert calls[-1] == "sync"
