@@ -55,7 +55,8 @@ class Flag:
 
 def combine_update(logp: np.ndarray, ll_model: np.ndarray, log1m_rho: float, log_rho_u: float,
                    prune_nats: float) -> tuple[np.ndarray, np.ndarray, int, float]:
-    """Apply one likelihood to a log-posterior with the outlier component, then prune.
+    """Apply one likelihood to a normalised log-posterior with the outlier component, then
+    prune.
 
     Returns
     -------
@@ -64,13 +65,14 @@ def combine_update(logp: np.ndarray, ll_model: np.ndarray, log1m_rho: float, log
         kept, the status (OK, IMPLAUSIBLE or SKIPPED) and the log-evidence of this pulse.
     """
     ll_model = np.where(np.isnan(ll_model), -np.inf, ll_model)
-    model_evidence = logsumexp(logp + ll_model)
-    status = IMPLAUSIBLE if model_evidence < log_rho_u else OK
     ll = np.logaddexp(ll_model + log1m_rho, log_rho_u)
     lp = logp + ll
     z = logsumexp(lp)
     if z == -np.inf:
         return logp, np.ones(logp.shape, dtype=bool), SKIPPED, -np.inf
+    # With Σ exp(logp) = 1 the evidence is e^z = (1−ρ)·E + ρU, E the model's evidence; so
+    # E < ρU (the outlier branch dominates) exactly when e^z < (2 − ρ)·ρU.
+    status = IMPLAUSIBLE if z < log_rho_u + math.log1p(math.exp(log1m_rho)) else OK
     lp = lp - z
     return lp, lp >= lp.max() - prune_nats, status, float(z)
 
