@@ -76,7 +76,7 @@ def _support(psi, d):
     return lo, hi
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=True)
 def _arnoldi(diag, off, d, psi, m_max, basis, hess, w):
     """Build an orthonormal Krylov basis of H_eff from psi; return (m, β, h_{m+1,m}, lo, hi).
 
@@ -134,7 +134,7 @@ def _arnoldi(diag, off, d, psi, m_max, basis, hess, w):
     return m, beta, 0.0, lo_all, hi_all
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=True)
 def _matmul(a, b, out, n):
     """Write the n×n product a @ b into out (no allocation; the sizes here are ≤ 9)."""
     for i in range(n):
@@ -145,7 +145,7 @@ def _matmul(a, b, out, n):
             out[i, j] = acc
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=True)
 def _matvec(a, x, out, n):
     """Write the n-vector a[:n, :n] @ x[:n] into out."""
     for i in range(n):
@@ -155,7 +155,7 @@ def _matvec(a, x, out, n):
         out[i] = acc
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=True)
 def _norm2(y, n):
     """Return ‖y[:n]‖²."""
     acc = 0.0
@@ -164,7 +164,7 @@ def _norm2(y, n):
     return acc
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=True)
 def _add_block(a, powers, n, r, out):
     """Add B_r = Σ_{i<4} A^i/(4r+i)! (terms up to ``_DEGREE``) to out; powers = [A², A³, A⁴]."""
     for i in range(4):
@@ -211,7 +211,7 @@ def _taylor_vectors(a, n, y, w):
         w[i, :n] /= i
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=True)
 def _taylor_eval(w, n, sigma, y):
     """Write Σ σ^i w[i] into y; return (‖y‖², d‖y‖²/dσ)."""
     y[:n] = 0.0
@@ -230,7 +230,7 @@ def _taylor_eval(w, n, sigma, y):
     return p, dp
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=True)
 def _combine(basis, m, lo, hi, d, y, psi):
     """Write ψ = Σ_i y_i v_i (the Krylov basis vectors, zero outside [lo, hi)) into psi[:d]."""
     psi[:d] = 0.0
