@@ -102,6 +102,20 @@ def test_randomized_records_keep_the_posterior(simulate, exact_scoring):
             assert change <= POSTERIOR_TOL, (trial, pulse, N, eta, dark, dead, change)
 
 
+def test_first_pulses_on_a_broad_posterior_keep_the_posterior(simulate, exact_scoring):
+    """From the prior on (many candidates; the martingale guard scores most of them)."""
+    rng = np.random.default_rng(3)
+    det = DetectorModel(eta=0.5, dark_counts_per_gate=0.05, gate_s=2.0, gamma_tc_per_s=1.0,
+                        gamma_antitc_per_s=1.0)
+    post = Posterior(900, det, backend="numba")
+    S = int(rng.choice(post.S, p=post.p))
+    for pulse in range(3):
+        _, times = simulate(rng, S, pulse, eta=0.5, dark_per_gate=0.05, gate_s=2.0)
+        ref = exact_scoring(post, times, 2.0)
+        post.update_times(times, 2.0)
+        assert _max_posterior_change(post, ref) <= POSTERIOR_TOL
+
+
 def test_compiled_update_agrees_with_the_numpy_reference(simulate):
     det = DetectorModel(eta=0.6, dark_counts_per_gate=0.05, gate_s=2.0, dead_time_s=5e-5,
                         gamma_tc_per_s=1.0, gamma_antitc_per_s=1.0)
