@@ -3,10 +3,10 @@
 The vendor module (extra ``timetagger``: ``pip install heralder[timetagger]``) is imported only
 when the device opens, so heralder runs without it. A ``TimeTagStream`` on the click and marker
 channels delivers every tag once; :meth:`SwabianTagger.read` returns them as a
-:class:`~heralder.control.records.TagBlock` (int64 ps, channels) with the stream's missed-event
-count and overflow flag (overflow events in the stream, ``hasOverflows`` or the tagger's overflow
-counter). Tests and ``sim://`` addresses use the API-level fake
-:mod:`heralder.simulators.fake_timetagger` (settings key ``module``).
+:class:`~heralder.control.records.TagBlock` (int64 ps, channels, complete up to the buffer's
+``tGetData``) with the stream's missed-event count and overflow flag (overflow events in the
+stream, ``hasOverflows`` or the tagger's overflow counter). Tests and ``sim://`` addresses use
+the API-level fake :mod:`heralder.simulators.fake_timetagger` (settings key ``module``).
 
 Example config::
 
@@ -250,7 +250,7 @@ class SwabianTagger:
                         or buffer.size >= self.n_max_events)
         return TagBlock(timestamps_ps=stamps[tags], channels=channels[tags],
                         missed_events=int(missed[types == _MISSED].sum()), overflow=overflow,
-                        t_read_s=self.clock.now())
+                        t_read_s=self.clock.now(), t_end_ps=int(buffer.tGetData))
 
 
 def from_config(role: str, device: DeviceConfig, context: Any) -> SwabianTagger:

@@ -8,12 +8,17 @@ driver against this API-level fake: the names, signatures and units of notes/ins
 measurement classes live in :mod:`heralder.simulators.fake_tt_measurements`.
 
 The tagger sees the pulse marker on ``MARKER_CHANNEL`` and the detector on ``CLICK_CHANNEL`` (of
-:mod:`heralder.simulators.lab`). Time passes on the lab's clock: every data call (``getData``,
-``sync``, ``waitUntilFinished``) first fires the pulses that are due; on a simulated clock nothing
-is ever due unless someone advances it, so a call that finds none fires one pulse (as if the
-caller had waited one period). Per-channel input settings act on the tags: a trigger level outside
-(0, ``SIGNAL_HEIGHT_V``) sees nothing, ``setInputDelay`` shifts, ``setDeadtime`` drops tags closer
-than the dead time, ``setTestSignal`` replaces the input by an 800 kHz square wave's rising edges.
+:mod:`heralder.simulators.lab`). Every data call (``getData``, ``sync``, ``waitUntilFinished``)
+first fires the pulses that are due. While a trigger generator fires the pulses (it has sent
+triggers through the run's :class:`~heralder.simulators.instruments.lablink.LabLink` and no switch
+pattern is armed), one pulse is due per trigger. Otherwise the pulse train is free-running on the
+lab's clock: due are the pulses whose gate has closed since the later of the last pulse and the
+start of the streaming (pulses nobody streams are not simulated), each at its own start time; on a
+simulated clock nothing is ever due unless someone advances it, so a call that finds none fires
+one pulse (as if the caller had waited one period). Per-channel input settings act on the tags: a
+trigger level outside (0, ``SIGNAL_HEIGHT_V``) sees nothing, ``setInputDelay`` shifts,
+``setDeadtime`` drops tags closer than the dead time, ``setTestSignal`` replaces the input by an
+800 kHz square wave's rising edges.
 :meth:`TimeTagger.inject_overflow` (fake only) makes the next delivered chunk an overflow: its tags
 are lost and the stream gets an ``OverflowBegin`` and an ``OverflowEnd`` event in their place.
 """
@@ -39,6 +44,7 @@ from heralder.simulators.fake_tt_measurements import (
     TimeTagStream,
     TimeTagStreamBuffer,
 )
+from heralder.simulators.instruments.lablink import LabLink, link_from_context
 from heralder.simulators.lab import VirtualLab, lab_from_context
 
 __all__ = [
@@ -78,9 +84,10 @@ def createTimeTaggerVirtual(filename: str = "", begin: int = 0, duration: int = 
                        "Tagger if you want to use the virtual Time Tagger for the first time.")
 
 
-def createTimeTagger(serial: str = "", resolution: int = 0, *,
-                     lab: VirtualLab | None = None) -> TimeTagger:
-    """Return a tagger on ``lab`` (default: the shared lab of the active device context).
+def createTimeTagger(serial: str = "", resolution: int = 0, *, lab: VirtualLab | None = None,
+                     link: LabLink | None = None) -> TimeTagger:
+    """Return a tagger on ``lab`` and its trigger ``link`` (default: the shared lab and link of the
+    active device context; a given ``lab`` has no link unless one is given: free-running pulses).
 
     Raises
     ------
@@ -90,9 +97,10 @@ def createTimeTagger(serial: str = "", resolution: int = 0, *,
     if serial not in ("", _SERIAL):
         raise RuntimeError(f"Time Tagger with serial {serial} not found")
     if lab is None:
-        lab = lab_from_context(active_context())
+        context = active_context()
+        lab, link = lab_from_context(context), link_from_context(context)
     lab.record_times = True
-    return TimeTagger(lab)
+    return TimeTagger(lab, link)
 
 
 def freeTimeTagger(tagger: TimeTagger) -> bool:
@@ -104,8 +112,10 @@ def freeTimeTagger(tagger: TimeTagger) -> bool:
 class TimeTagger:
     """Mirror the ``TimeTagger`` object: input settings, overflows and the tag feed."""
 
-    def __init__(self, lab: VirtualLab) -> None:
+    def __init__(self, lab: VirtualLab, link: LabLink | None = None) -> None:
         self._lab = lab
+        self._link = link
+        self._stream_start_s = lab.clock.now()
         self._freed = False
         self._levels: dict[int, float] = {}
         self._delays_ps: dict[int, int] = {}
@@ -202,17 +212,39 @@ class TimeTagger:
         """Make the next delivered data an overflow (fake only; for driver tests)."""
         self._overflow_next = True
 
+    def _now_ps(self) -> int:
+        """Return the lab's clock now as a tag time (ps since the lab was built)."""
+        return round((self._lab.clock.now() - self._lab.t0_s) * 1e12)
+
+    def _starting(self) -> None:
+        """Note that a measurement starts: if none runs yet, streaming starts now (earlier
+        pulses and triggers went unrecorded)."""
+        if not any(m.isRunning() for m in self._measurements):
+            self._stream_start_s = self._lab.clock.now()
+            if self._link is not None:
+                self._link.take_triggers()
+
+    def _due(self) -> tuple[int, float | None]:
+        """Return how many pulses are due and the first one's start (``None``: now)."""
+        lab, link = self._lab, self._link
+        if link is not None and link.triggers and not lab.switch.pattern_armed:
+            return link.take_triggers(), None  # a triggered pulse fires when it is read
+        start_s = max(lab.next_pulse_s, self._stream_start_s)
+        due = math.floor((lab.clock.now() - start_s - lab.gate_s) / lab.pulse_period_s) + 1
+        if due <= 0 and isinstance(lab.clock, SimClock):
+            return 1, None
+        return due, start_s
+
     def _advance(self) -> int:
         """Fire the pulses that are due, feed their tags to the running measurements and return
         how many were fired."""
-        lab = self._lab
-        period = lab.pulse_period_s
-        due = math.floor((lab.clock.now() - lab.next_pulse_s - lab.gate_s) / period) + 1
-        if due <= 0 and isinstance(lab.clock, SimClock):
-            due = 1
-        if due <= 0 or not any(m.isRunning() for m in self._measurements):
+        if not any(m.isRunning() for m in self._measurements):
             return 0
-        block = lab.fire_pulses(due)
+        lab = self._lab
+        due, start_s = self._due()
+        if due <= 0:
+            return 0
+        block = lab.fire_pulses(due, start_s)
         stamps, channels = self._inputs(*lab.tags(block))
         types = np.zeros(stamps.size, np.int8)
         if self._overflow_next and stamps.size:

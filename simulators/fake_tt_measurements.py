@@ -48,6 +48,7 @@ class Measurement:
             self.start()
 
     def start(self) -> None:
+        self._tagger._starting()
         self._running = True
         self._stop_at_ps = None
 
@@ -170,7 +171,7 @@ class TimeTagStream(Measurement):
 
     def getData(self) -> TimeTagStreamBuffer:
         self._tagger._advance()
-        t_get = self._last_ps
+        t_get = self._tagger._now_ps()  # every pulse whose gate has closed by now was fired
         stamps = np.concatenate(self._t) if self._t else np.zeros(0, np.int64)
         channels = np.concatenate(self._c) if self._c else np.zeros(0, np.int32)
         types = np.concatenate(self._types) if self._types else np.zeros(0, np.int8)

@@ -267,8 +267,11 @@ class VirtualLab:
         self._advance(start_s, 1)
         return pulse
 
-    def fire_pulses(self, n: int) -> PulseBlock:
+    def fire_pulses(self, n: int, start_s: float | None = None) -> PulseBlock:
         """Fire ``n`` pulses one period apart; an armed switch pattern steps before each.
+
+        ``start_s`` places the first pulse (default: now) for a free-running pulse train whose
+        due pulses are simulated after the fact; no pulse starts within a period of the last.
 
         Raises
         ------
@@ -277,7 +280,7 @@ class VirtualLab:
         """
         if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
             raise ValueError(f"n must be an integer >= 1, got {n!r}")
-        first_s = max(self.clock.now(), self._t_next_s)
+        first_s = max(self.clock.now() if start_s is None else start_s, self._t_next_s)
         local_s = np.arange(n) * self.pulse_period_s
         tc = self.switch.tc_at(first_s + local_s, self.pulse_period_s - self.gate_s)
         need_times = self.record_times or self.detector.needs_times

@@ -2,10 +2,12 @@
 
 Counter emulators fire one lab pulse per gate through :meth:`LabLink.fire_gate`; switch emulators
 move the lab's switch through :meth:`LabLink.request` (optionally late, the ``switch_late`` fault)
-and :meth:`LabLink.arm_pattern` (hardware-clocked alternation). A standalone counter emulator
-(``heralder emulate sr400``) has no switch device: it runs the link in *auto-alternate* mode, where
-the lab's switch steps TC, anti-TC, TC, ... on each pulse and a new shot starts every
-``pulses_per_shot`` gates, so the counts stay physical (2S photons per pulse after the first).
+and :meth:`LabLink.arm_pattern` (hardware-clocked alternation); a trigger generator's pulse
+triggers are queued (:meth:`LabLink.trigger`) for the time tagger's fake to fire. A standalone
+counter emulator (``heralder emulate sr400``) has no switch device: it runs the link in
+*auto-alternate* mode, where the lab's switch steps TC, anti-TC, TC, ... on each pulse and a new
+shot starts every ``pulses_per_shot`` gates, so the counts stay physical (2S photons per pulse
+after the first).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class LabLink:
         self.pulses_per_shot = int(pulses_per_shot)
         self.pulses = 0
         self.triggers = 0
+        self._untaken = 0
         self._late: list[tuple[float, SwitchState]] = []
         self._lock = threading.RLock()
 
@@ -91,9 +94,16 @@ class LabLink:
             self.lab.switch.stop_pattern()
 
     def trigger(self) -> None:
-        """Count one pulse trigger sent by a trigger generator."""
+        """Count one pulse trigger sent by a trigger generator (it fires one lab pulse)."""
         with self._lock:
             self.triggers += 1
+            self._untaken += 1
+
+    def take_triggers(self) -> int:
+        """Return the triggers sent since the last call: the pulses a tagger has yet to fire."""
+        with self._lock:
+            untaken, self._untaken = self._untaken, 0
+            return untaken
 
 
 def link_from_context(context: Any, *, auto_alternate: bool = False) -> LabLink:
