@@ -14,7 +14,8 @@
   sessions (autogroup) rather than threads, so while other sessions are busy our two workers
   get about the CPU our one did: beside the wall-clock speedup (with the load average) comes the
   speedup on free cores, 2 x (busy fraction with 2 workers / with 1) x (task CPU with 1 / with
-  2), where the busy fraction is task time / (workers x wall time) -- what the runner controls.
+  2), where the busy fraction is task time / (workers x wall time) -- what the runner controls;
+  and the machine's own ceiling at that moment: a plain CPU loop in 2 processes against 1.
 * The counts-only policy grid of issue 5 (``examples/sweeps/policy_counts.toml``: N = 100,
   1000, 10000 x η = 0.3, 0.5, 0.7, 0.9, 200 trials per point): run whole on a LocalCluster of
   every core (quick: a few trials per point, projected), with the CPU time of each task and the
@@ -26,6 +27,8 @@ from __future__ import annotations
 import heapq
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -114,6 +117,25 @@ def _autogroup() -> str:
         return "unknown"
 
 
+#: A pure-Python CPU loop for the machine's own 2-vs-1 process ceiling; prints its wall time.
+_LOOP = ("import time; t = time.perf_counter(); x = 0\n"
+         "for i in range({n}): x += i * i % 7\n"
+         "print(time.perf_counter() - t)")
+
+
+def _machine_ceiling(quick: bool) -> float:
+    """Return what two processes get done at once against one on this machine right now:
+    2 x (wall of one loop alone) / (wall of two loops side by side). 2 on free cores."""
+    code = _LOOP.format(n=3_000_000 if quick else 10_000_000)
+
+    def walls(count: int) -> list[float]:
+        procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                                  text=True) for _ in range(count)]
+        return [float(p.communicate(timeout=600)[0]) for p in procs]
+
+    return 2 * walls(1)[0] / max(walls(2))
+
+
 def _speedup(quick: bool) -> list[BenchResult]:
     per_task, tasks, rounds = (20, 4, 1) if quick else (40, 16, 2)
     sweep = _sweep("policy", per_task * tasks, per_task, {"n_atoms": [10000]}, {"eta": 0.5})
@@ -124,7 +146,9 @@ def _speedup(quick: bool) -> list[BenchResult]:
         for client in clients.values():
             _warm(client)
         blas = _blas_threads(two)
+        ceilings = []
         for _ in range(rounds):
+            ceilings.append(_machine_ceiling(quick))
             for workers, client in clients.items():
                 loads.append(os.getloadavg()[0])
                 runs[workers].append(_timed(sweep, client))
@@ -142,7 +166,8 @@ def _speedup(quick: bool) -> list[BenchResult]:
                "cpu_share_2": cpu[2] / sum(r.busy_s for r in runs[2]),
                "busy_fraction_1": busy[1], "busy_fraction_2": busy[2],
                "cpu_per_task_2_over_1": cpu[2] / cpu[1], "worker_blas_threads": blas,
-               "loadavg_1min": loads, "cores": os.cpu_count(), "autogroup": _autogroup()}
+               "loadavg_1min": loads, "cores": os.cpu_count(), "autogroup": _autogroup(),
+               "machine_2_vs_1_process_ceiling": ceilings}
     return [
         BenchResult("policy study, 2 workers vs 1 (wall-clock speedup, shared machine)",
                     speedup, "x", ">= 1.7", speedup >= 1.7, baseline=wall[1] / rounds,
