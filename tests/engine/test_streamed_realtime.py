@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 import heralder.simulators.fake_timetagger as TT  # noqa: N812 (the usual alias)
-from heralder.config import AtomsConfig, config_from_dict
+from heralder.config import AtomsConfig, config_from_dict, updated_config
 from heralder.control.clock import SimClock
 from heralder.control.engine import Engine
+from heralder.control.records import SwitchState
 from heralder.control.snapshot import EngineState
 from heralder.estimation.detector import DetectorModel
 from heralder.simulators.instruments.lablink import LabLink
@@ -107,3 +108,24 @@ def test_a_free_running_train_streams_only_pulses_after_the_start_at_their_own_t
     period_ps = round(_PERIOD_S * 1e12)
     np.testing.assert_array_equal(markers, start_ps + period_ps * np.arange(3))
     assert buffer.tGetData == start_ps + 3 * period_ps
+
+
+def test_a_streamed_deadline_miss_stops_the_pattern_and_keeps_every_fired_pulse(tmp_path):
+    config = _tagger_lab_config(tmp_path / "runs", "streamed")
+    engine = Engine(updated_config(config, {"engine.decision_deadline_s": 1e-9,
+                                            "engine.on_deadline_miss": "stop", "run.shots": 2}))
+    lab = lab_from_context(engine.context)
+    engine.start()
+    engine.wait_ready()
+    assert engine.join(120)
+    assert engine.snapshot().state is EngineState.FINISHED, engine.snapshot().message
+    with h5py.File(Path(engine.run_dir) / "run.h5") as f:
+        decisions = f["user/heralder/decisions"]
+        shot_of, late, stop = decisions["shot"][:], decisions["late"][:], decisions["stop"][:]
+    for herald in engine.heralds:  # every decision is late: each shot stops after its first pulse
+        assert herald.reason == "deadline" and herald.pulses >= 1
+        mine = shot_of == herald.shot
+        assert late[mine].all() and mine.sum() == herald.pulses
+        assert not stop[mine][0] and stop[mine][1:].all()  # the rest fired before the stop
+    assert lab.pulses_fired == sum(h.pulses for h in engine.heralds)  # none unrecorded
+    assert not lab.switch.pattern_armed and lab.switch.requested is SwitchState.TC  # safe
