@@ -47,6 +47,16 @@ def _tagger_lab_config(root: Path, mode: str):
     })
 
 
+def _finish(engine: Engine, table: str, *columns: str) -> list[np.ndarray]:
+    """Run ``engine`` to its end and return ``columns`` of ``/user/heralder/<table>``."""
+    engine.start()
+    engine.wait_ready()
+    assert engine.join(120)
+    assert engine.snapshot().state is EngineState.FINISHED, engine.snapshot().message
+    with h5py.File(Path(engine.run_dir) / "run.h5") as f:
+        return [f[f"user/heralder/{table}/{column}"][:] for column in columns]
+
+
 @pytest.mark.parametrize("mode", ["stepped", "streamed"])
 def test_wall_clock_runs_attribute_every_pulse_and_herald_the_truth(tmp_path, mode):
     engine = Engine(_tagger_lab_config(tmp_path / "runs", mode))  # a wall clock
@@ -60,13 +70,7 @@ def test_wall_clock_runs_attribute_every_pulse_and_herald_the_truth(tmp_path, mo
         return block
 
     lab.fire_pulses = recording
-    engine.start()
-    engine.wait_ready()
-    assert engine.join(120)
-    assert engine.snapshot().state is EngineState.FINISHED, engine.snapshot().message
-    with h5py.File(Path(engine.run_dir) / "run.h5") as f:
-        pulses = f["user/heralder/pulses"]
-        shot_of, state = pulses["shot"][:], pulses["state"][:]
+    shot_of, state = _finish(engine, "pulses", "shot", "state")
     for herald in engine.heralds:
         assert herald.map_s == herald.true_s, herald
         lab_tc = np.concatenate([tc for shot, tc in fired if shot == herald.shot + 1])
@@ -115,13 +119,7 @@ def test_a_streamed_deadline_miss_stops_the_pattern_and_keeps_every_fired_pulse(
     engine = Engine(updated_config(config, {"engine.decision_deadline_s": 1e-9,
                                             "engine.on_deadline_miss": "stop", "run.shots": 2}))
     lab = lab_from_context(engine.context)
-    engine.start()
-    engine.wait_ready()
-    assert engine.join(120)
-    assert engine.snapshot().state is EngineState.FINISHED, engine.snapshot().message
-    with h5py.File(Path(engine.run_dir) / "run.h5") as f:
-        decisions = f["user/heralder/decisions"]
-        shot_of, late, stop = decisions["shot"][:], decisions["late"][:], decisions["stop"][:]
+    shot_of, late, stop = _finish(engine, "decisions", "shot", "late", "stop")
     for herald in engine.heralds:  # every decision is late: each shot stops after its first pulse
         assert herald.reason == "deadline" and herald.pulses >= 1
         mine = shot_of == herald.shot
