@@ -16,6 +16,7 @@ from scipy.optimize import brentq
 
 from heralder.control.records import SwitchState
 from heralder.physics.exact_dynamics import AtomCavity, ladder_start, manifold_hamiltonian
+from heralder.simulators import exact_sampler
 from heralder.simulators.exact_sampler import ExactSampler
 
 
@@ -65,3 +66,16 @@ def test_times_match_dense_inversion(S, lam, state, m_start, omega, omega0, t_ma
         expected = _brute_force_times(model, S, q0, state, uniforms, t_max)
         assert pulse.times_s.size == expected.size
         np.testing.assert_allclose(pulse.times_s, expected, rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("n", [2, 5, 9])
+def test_compiled_taylor_exponential_matches_scipy(n):
+    """The sampler's scaled Taylor e^A (‖A‖₁ ≤ 1/2, the only range it is used in) is exact."""
+    rng = np.random.default_rng(n)
+    for _ in range(5):
+        a = rng.normal(size=(n, n)) + 1j * rng.normal(size=(n, n))
+        a *= 0.5 / np.abs(a).sum(axis=0).max()
+        out = np.zeros((n, n), np.complex128)
+        work = np.zeros((4, n, n), np.complex128)
+        exact_sampler._expm_taylor(a, n, out, work[:3], work[3])
+        np.testing.assert_allclose(out, expm(a), rtol=0, atol=1e-15)
