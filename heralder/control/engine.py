@@ -25,7 +25,12 @@ from typing import Any
 from heralder import __version__
 from heralder.config import Config, dump_config, updated_config
 from heralder.control.clock import Clock, WallClock
-from heralder.control.estimator_setup import arrival_times_notice, new_policy, new_posterior
+from heralder.control.estimator_setup import (
+    arrival_times_notice,
+    new_policy,
+    new_posterior,
+    warm_estimator,
+)
 from heralder.control.interfaces import AtomSource, PatternSwitch
 from heralder.control.live import latency_percentiles, live_snapshot
 from heralder.control.preflight import check_roles, gate_warning, run_versions
@@ -241,6 +246,7 @@ class Engine:
             self._check_gate()
             if (notice := arrival_times_notice(self._config)) is not None:
                 self._emit("estimator", notice, "warning")  # arrival times fall back to counts
+            warm_estimator(self._config, self._backend)
             self._set_state(EngineState.RUNNING)
         except BaseException as exc:
             self._startup_error = exc if isinstance(exc, HeralderError) else HeralderError(

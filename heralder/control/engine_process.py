@@ -306,7 +306,6 @@ def _child_main(config: Config, commands: Queue, updates: Queue, publish_every_s
         if prepare is not None:
             module, _, name = prepare.partition(":")
             getattr(importlib.import_module(module), name)(config)
-        _warm_estimator(config)
         engine = Engine(config, clock=run_clock(config))  # as ``heralder run`` would
         engine.start()
     except BaseException as exc:
@@ -362,24 +361,6 @@ def _relay(engine: Any, commands: Queue, updates: Queue, publish_every_s: float,
         sent, backlog = snapshot, []
     events = [*backlog, *engine.drain_events()]
     updates.put(("done", (engine.snapshot(), events)), timeout=max(queue_timeout_s, 30.0))
-
-
-def _warm_estimator(config: Config) -> None:
-    """Run a throwaway posterior and policy through two pulses.
-
-    A fresh process loads the estimator's compiled kernels on first use; done here, that
-    one-off cost falls in :meth:`EngineProcess.start` instead of the run's first decisions.
-    """
-    from heralder.control.estimator_setup import new_policy, new_posterior
-    from heralder.estimation.backend import resolve_backend
-
-    posterior = new_posterior(config, resolve_backend(config.estimator.backend))
-    policy = new_policy(config)
-    for count in (0, 3):
-        posterior.update(count)
-        policy.decide(posterior)
-        posterior.summary()
-        posterior.qfi()
 
 
 def _picklable(exc: BaseException) -> BaseException:
