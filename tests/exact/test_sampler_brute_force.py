@@ -16,7 +16,7 @@ from scipy.optimize import brentq
 
 from heralder.control.records import SwitchState
 from heralder.physics.exact_dynamics import AtomCavity, ladder_start, manifold_hamiltonian
-from heralder.simulators import exact_sampler
+from heralder.simulators import exact_kernels
 from heralder.simulators.exact_sampler import ExactSampler
 
 
@@ -77,5 +77,5 @@ def test_compiled_taylor_exponential_matches_scipy(n):
         a *= 0.5 / np.abs(a).sum(axis=0).max()
         out = np.zeros((n, n), np.complex128)
         work = np.zeros((4, n, n), np.complex128)
-        exact_sampler._expm_taylor(a, n, out, work[:3], work[3])
+        exact_kernels._expm_taylor(a, n, out, work[:3], work[3])
         np.testing.assert_allclose(out, expm(a), rtol=0, atol=1e-15)
