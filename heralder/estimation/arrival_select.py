@@ -21,7 +21,8 @@ Guards, each re-run until nothing changes:
 
 At S ≈ 100 (N = 1e4 after 10 pulses) this scores 8–10 of 22 candidates and the normalised
 posterior moves by < 1e-11 against scoring all of them (tests/estimation/test_arrival_select.py
-holds it to 1e-9 on those and on randomized and mis-modelled records).
+holds it to 1e-9 on those and on randomized and mis-modelled records). The numeric steps are
+compiled (_select_kernels.py): the selection serves the compiled backend only.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ import math
 from collections.abc import Callable
 
 import numpy as np
+
+from heralder.estimation.backend import compiled_select_kernels
 
 __all__ = ["COUNT_TOL", "DEGREE", "ERROR_TOL", "EXTRAP_STEPS", "MASS_TOL", "select_and_score"]
 
@@ -60,47 +63,8 @@ def _basis_beyond(degree: int) -> np.ndarray:
 
 
 _BASIS = {degree: _basis_beyond(degree) for degree in (DEGREE, DEGREE - 1)}
-
-
-def _extrapolate(x: np.ndarray, y: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """Return the polynomial through (x, y) at ``targets``, which lie outside the nodes
-    (barycentric Lagrange)."""
-    weights = 1.0 / np.prod(x[:, None] - x[None, :] + np.eye(x.size), axis=1)
-    gap = targets[:, None] - x[None, :]
-    return np.prod(gap, axis=1) * ((weights * y) / gap).sum(axis=1)
-
-
-def _outwards(S: np.ndarray, f: np.ndarray, near: int, count: int, away: int,
-              equispaced: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Return the extrapolations of degree DEGREE and DEGREE − 1 to the ``count`` candidates
-    beyond index ``near``, ordered outwards; the nodes are near, near + away, … (``away`` = ±1
-    points from the targets into the scored range, nearest nodes first)."""
-    idx = near + away * np.arange(DEGREE + 1)
-    values = f[idx]
-    if equispaced:
-        return _BASIS[DEGREE][:count] @ values, _BASIS[DEGREE - 1][:count] @ values[:DEGREE]
-    x = S[idx].astype(np.float64)
-    targets = S[near - away * np.arange(1, count + 1)].astype(np.float64)
-    return _extrapolate(x, values, targets), _extrapolate(x[:DEGREE], values[:DEGREE], targets)
-
-
-def _approximate(S: np.ndarray, f: np.ndarray, lo: int, hi: int,
-                 equispaced: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Return f with exact values on [lo, hi], extrapolated EXTRAP_STEPS further and held
-    beyond, and an error estimate for the extrapolated values (their distance from the
-    extrapolation one degree lower, through the DEGREE nodes nearest to them; 0 elsewhere)."""
-    out, err = f.copy(), np.zeros(S.size)
-    if lo > 0:
-        edge = max(lo - EXTRAP_STEPS, 0)
-        high, low = _outwards(S, f, lo, lo - edge, 1, equispaced)
-        out[edge:lo], err[edge:lo] = high[::-1], np.abs(high - low)[::-1]
-        out[:edge] = out[edge]
-    if hi < S.size - 1:
-        edge = min(hi + EXTRAP_STEPS, S.size - 1)
-        high, low = _outwards(S, f, hi, edge - hi, -1, equispaced)
-        out[hi + 1:edge + 1], err[hi + 1:edge + 1] = high, np.abs(high - low)
-        out[edge + 1:] = out[edge]
-    return out, err
+_MASS_NATS = math.log(1.0 / MASS_TOL)
+_COUNT_NATS = math.log(1.0 / COUNT_TOL)
 
 
 def select_and_score(score: Callable[[np.ndarray], np.ndarray], S: np.ndarray,
@@ -123,41 +87,38 @@ def select_and_score(score: Callable[[np.ndarray], np.ndarray], S: np.ndarray,
     numpy.ndarray
         Exact values where scored, ``ll_count + f̂`` (the approximated times factor) elsewhere.
         Falls back to scoring every candidate when an exact value is not finite.
+
+    Raises
+    ------
+    ValueError
+        If numba is not installed (the numeric steps are compiled, _select_kernels.py).
     """
     size = S.size
     if size <= DEGREE + 3:
         return score(np.arange(size))
-    lp0 = log_prior + ll_count
-    gaps = np.diff(S)
-    equispaced = bool(np.all(gaps == gaps[0]))
+    kernels = compiled_select_kernels()
+    if kernels is None:
+        raise ValueError("select_and_score needs numba: pip install 'heralder[fast]'")
+    S = np.ascontiguousarray(S, dtype=np.int64)
+    log_prior = np.ascontiguousarray(log_prior, dtype=np.float64)
+    ll_count = np.ascontiguousarray(ll_count, dtype=np.float64)
     # The scored window: the count posterior's top, and every candidate the count posterior
     # does not rule out within EXTRAP_STEPS of it.
-    top = np.flatnonzero(lp0 >= lp0.max() - math.log(1.0 / MASS_TOL))
-    live = np.flatnonzero(lp0 >= lp0.max() - math.log(1.0 / COUNT_TOL))
-    lo = min(int(top[0]), int(live[0]) + EXTRAP_STEPS)
-    hi = max(int(top[-1]), int(live[-1]) - EXTRAP_STEPS)
-    while hi - lo < DEGREE:  # enough exact nodes for the extrapolating polynomial
-        lo, hi = (lo - 1, hi) if lo > 0 else (lo, hi + 1)
+    lo, hi, equispaced = kernels.selection_window(S, log_prior + ll_count, _MASS_NATS,
+                                                  _COUNT_NATS, EXTRAP_STEPS, DEGREE)
     exact = np.empty(size)
-    done_lo, done_hi = hi + 1, hi  # the scored range (empty at first)
+    todo = np.arange(lo, hi + 1)
     while True:
-        todo = np.array([i for i in range(lo, hi + 1) if not done_lo <= i <= done_hi],
-                        dtype=np.int64)
         exact[todo] = score(todo)
-        done_lo, done_hi = lo, hi
-        if not np.all(np.isfinite(exact[lo:hi + 1])):
-            rest = np.r_[0:lo, hi + 1:size].astype(np.int64)
+        ll, new_lo, new_hi = kernels.selection_step(S, exact, ll_count, log_prior, lo, hi,
+                                                    equispaced, _BASIS[DEGREE],
+                                                    _BASIS[DEGREE - 1], _MASS_NATS, ERROR_TOL)
+        if new_lo < 0:  # an exact value is not finite: score everything
+            rest = np.concatenate((np.arange(lo), np.arange(hi + 1, size)))
             exact[rest] = score(rest)
             return exact
-        f, err = _approximate(S, exact - ll_count, lo, hi, equispaced)
-        ll = ll_count + f
-        ll[lo:hi + 1] = exact[lo:hi + 1]
-        lp = log_prior + ll
-        rel = lp - lp[lo:hi + 1].max()
-        # NaN counts as high.
-        high = np.flatnonzero(~((rel < -math.log(1.0 / MASS_TOL))
-                                & (err * np.exp(np.minimum(rel, 0.0)) <= ERROR_TOL)))
-        new_lo, new_hi = min(lo, int(high[0])), max(hi, int(high[-1]))
         if (new_lo, new_hi) == (lo, hi):
             return ll
+        # The window only grows: score what it adds on either side.
+        todo = np.concatenate((np.arange(new_lo, lo), np.arange(hi + 1, new_hi + 1)))
         lo, hi = new_lo, new_hi

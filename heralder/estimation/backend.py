@@ -6,7 +6,8 @@ import functools
 import importlib
 from types import ModuleType
 
-__all__ = ["BACKENDS", "compiled_arrival_kernels", "compiled_kernels", "resolve_backend"]
+__all__ = ["BACKENDS", "compiled_arrival_kernels", "compiled_kernels", "compiled_select_kernels",
+           "resolve_backend"]
 
 BACKENDS = ("auto", "numpy", "numba")
 
@@ -26,6 +27,14 @@ def compiled_arrival_kernels() -> ModuleType | None:
     if compiled_kernels() is None:
         return None
     return importlib.import_module("heralder.estimation._arrival_kernels")
+
+
+@functools.cache
+def compiled_select_kernels() -> ModuleType | None:
+    """Return the compiled candidate-selection module, or None when numba is not installed."""
+    if compiled_kernels() is None:
+        return None
+    return importlib.import_module("heralder.estimation._select_kernels")
 
 
 def resolve_backend(backend: str) -> str:
