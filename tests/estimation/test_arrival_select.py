@@ -190,3 +190,12 @@ def test_two_core_split_changes_no_result(monkeypatch):
     one = arrival.log_likelihood_times(times, 1.0, S, 3, det, backend="numba", exact=False)
     assert np.array_equal(both, one)
     assert split.split_candidates(lambda s: s * 2.0, np.arange(3)).tolist() == [0.0, 2.0, 4.0]
+
+
+def test_selection_without_numba_names_it(monkeypatch):
+    """The selection's steps are compiled: without numba it says so (the numpy backend never
+    calls it; it scores every candidate)."""
+    monkeypatch.setattr(arrival_select, "compiled_select_kernels", lambda: None)
+    S = np.arange(40, 120, 2)
+    with pytest.raises(ValueError, match="numba"):
+        select_and_score(lambda idx: np.zeros(idx.size), S, np.zeros(S.size), np.zeros(S.size))
