@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from heralder.errors import ConfigError
 from heralder.studies.policy import PolicyStudy, study_sweep, with_overrides, write_report
-from heralder.studies.run_cmd import add_runner_options, execute
+from heralder.studies.run_cmd import add_runner_options, run_study
 
 __all__ = ["configure_parser", "run"]
 
@@ -59,17 +58,11 @@ def run(args: argparse.Namespace) -> int:
         trials = dict.fromkeys(args.n_atoms or study.n_values, args.trials)
     if args.cap is not None and args.cap < 2:
         raise ConfigError(f"--cap must be >= 2, got {args.cap}")
-    try:
-        study = with_overrides(
+    def build() -> tuple[Any, int]:
+        chosen = with_overrides(
             study, n_values=args.n_atoms, etas=args.eta, trials=trials, cap=args.cap,
             dark_counts_per_gate=args.dark, seed=args.seed, backend=args.backend,
             times_n_values=() if args.no_times else args.times_n_atoms)
-        sweep = study_sweep(study)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
-    title = f"Policy study ({'quick' if args.quick else 'full'}, seed {study.seed})"
+        return study_sweep(chosen), chosen.seed
 
-    def report(frame: Any, out: Path) -> str:
-        return write_report(frame, out, title)
-
-    return execute(sweep, args, title, report)
+    return run_study("Policy study", build, args, write_report)

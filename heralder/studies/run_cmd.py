@@ -14,7 +14,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from heralder.errors import HeralderError
+from heralder.errors import ConfigError, HeralderError
 from heralder.studies.cluster import BATCH_SYSTEMS, INSTALL_HINT
 from heralder.studies.sweep import Sweep, load_sweep
 
@@ -91,6 +91,24 @@ def execute(sweep: Sweep, args: argparse.Namespace, title: str,
           f"({outcome.busy_s:.1f} s of task time); records in {args.out}/tasks, "
           f"summary in {', '.join(str(p) for p in written)}")
     return 1 if outcome.failures else 0
+
+
+def run_study(name: str, build: Callable[[], tuple[Sweep, int]], args: argparse.Namespace,
+              write_report: Callable[[Any, Path, str], str]) -> int:
+    """Build a study's sweep with ``build() -> (sweep, seed)``, run it as :func:`execute` does
+    and write its own report titled after ``name``; return the exit code.
+
+    Raises
+    ------
+    ConfigError
+        If the study's options are invalid (``build`` raised ``ValueError``).
+    """
+    try:
+        sweep, seed = build()
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    title = f"{name} ({'quick' if args.quick else 'full'}, seed {seed})"
+    return execute(sweep, args, title, lambda frame, out: write_report(frame, out, title))
 
 
 def run(args: argparse.Namespace) -> int:

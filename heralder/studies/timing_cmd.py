@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 from heralder.errors import ConfigError
 from heralder.studies.policy_cmd import _numbers
-from heralder.studies.run_cmd import add_runner_options, execute
+from heralder.studies.run_cmd import add_runner_options, run_study
 from heralder.studies.sweep import Point, Sweep
 from heralder.studies.timing import KIND, TimingParams
 from heralder.studies.timing_report import write_report
@@ -123,14 +122,8 @@ def run(args: argparse.Namespace) -> int:
         "cascade_everywhere": args.cascade_everywhere or None,
         "trials": (None if args.trials is None
                    else dict.fromkeys(args.n_atoms or study.n_values, args.trials))}
-    try:
-        study = replace(study, **{k: v for k, v in changes.items() if v is not None})
-        sweep = study_sweep(study)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
-    title = f"Timing study ({'quick' if args.quick else 'full'}, seed {study.seed})"
+    def build() -> tuple[Sweep, int]:
+        chosen = replace(study, **{k: v for k, v in changes.items() if v is not None})
+        return study_sweep(chosen), chosen.seed
 
-    def report(frame: Any, out: Path) -> str:
-        return write_report(frame, out, title)
-
-    return execute(sweep, args, title, report)
+    return run_study("Timing study", build, args, write_report)
