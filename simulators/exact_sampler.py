@@ -20,11 +20,11 @@ import numpy as np
 
 from heralder.config import AtomsConfig
 from heralder.control.records import SwitchState
-from heralder.physics.cavity import cavity_parameters, likely_spin_range
+from heralder.physics.cavity import BAD_CAVITY_X, cascade_validity, cavity_parameters
 from heralder.physics.exact_dynamics import AtomCavity, check_spin, ladder_start
 from heralder.simulators.exact_kernels import draw_pulse
 
-__all__ = ["AUTO_MAX_Y", "ExactPulse", "ExactSampler", "sampler_for_lab"]
+__all__ = ["ExactPulse", "ExactSampler", "sampler_for_lab"]
 
 _log = logging.getLogger(__name__)
 
@@ -96,15 +96,12 @@ class ExactSampler:
         return ExactPulse(times[:emitted].copy(), sign * q)
 
 
-#: Largest y = λ√(S(S+1))/(κ/2) at which ``dynamics = "auto"`` keeps the cascade (≲ 1 % timing).
-AUTO_MAX_Y = 0.3
-
-
 def sampler_for_lab(atoms: AtomsConfig, dynamics: str) -> ExactSampler | None:
     """Return the exact sampler a virtual lab should use, or ``None`` for the cascade.
 
-    ``"auto"`` picks exact dynamics when y = λ√(S(S+1))/(κ/2) exceeds ``AUTO_MAX_Y`` at the
-    largest likely S (or at ``fixed_s``) for either polarisation, and logs that once per lab.
+    ``"auto"`` picks exact dynamics where the cascade does not hold
+    (:func:`~heralder.physics.cavity.cascade_validity` at the largest likely S, or at
+    ``fixed_s``), and logs that once per lab.
 
     Raises
     ------
@@ -117,12 +114,11 @@ def sampler_for_lab(atoms: AtomsConfig, dynamics: str) -> ExactSampler | None:
         return None
     params = cavity_parameters(atoms)
     if dynamics == "auto":
-        s_hi = atoms.fixed_s if atoms.fixed_s is not None else likely_spin_range(atoms.n_atoms)[1]
-        y = float(params.max_x(s_hi))
-        if y <= AUTO_MAX_Y * (1.0 + 1e-9):  # the bad-cavity preset sits exactly at the bound
+        y, s_hi, valid = cascade_validity(atoms, atoms.fixed_s)
+        if valid:
             return None
         _log.info("dynamics = auto: exact atom-cavity photon times (y = %.3g > %.2g at S = %d; "
-                  "the bad-cavity cascade is outside its validity)", y, AUTO_MAX_Y, s_hi)
+                  "the bad-cavity cascade is outside its validity)", y, BAD_CAVITY_X, s_hi)
     return ExactSampler(AtomCavity.from_cavity(params, SwitchState.TC),
                         AtomCavity.from_cavity(params, SwitchState.ANTI_TC),
                         n_atoms=atoms.n_atoms)

@@ -13,18 +13,12 @@ Outside that, :func:`arrival_times_used` falls back to counts, which are exact i
 from __future__ import annotations
 
 from dataclasses import replace
-from functools import lru_cache
 
 import numpy as np
 
-from heralder.config import AtomsConfig, Config
+from heralder.config import Config
 from heralder.estimation import DetectorModel, Policy, Posterior, make_policy
-from heralder.physics.cavity import (
-    BAD_CAVITY_X,
-    cascade_gammas_per_s,
-    cavity_parameters,
-    likely_spin_range,
-)
+from heralder.physics.cavity import BAD_CAVITY_X, cascade_gammas_per_s, cascade_validity
 
 __all__ = ["arrival_times_notice", "arrival_times_used", "cascade_validity",
            "estimator_detector", "new_policy", "new_posterior", "warm_estimator"]
@@ -52,22 +46,11 @@ def new_policy(config: Config) -> Policy:
     return make_policy(config.policy, config.atoms.n_atoms, estimator_detector(config))
 
 
-@lru_cache(maxsize=64)
-def cascade_validity(atoms: AtomsConfig) -> tuple[float, int, bool]:
-    """Return (y, S, valid): the cascade's validity parameter y = λ√(S(S+1))/(κ/2) at the
-    largest plausible S of the prior (faster polarisation), that S, and whether y ≤ 0.3.
-
-    The estimator does not know S, so ``[atoms] fixed_s`` (a simulation setting) is ignored. The
-    bad-cavity preset sits exactly at the bound and counts as valid.
-    """
-    s_hi = max(likely_spin_range(atoms.n_atoms)[1], 1)
-    y = float(cavity_parameters(atoms).max_x(s_hi))
-    return y, s_hi, y <= BAD_CAVITY_X * (1.0 + 1e-9)
-
-
 def arrival_times_used(config: Config) -> bool:
     """Return whether the estimator updates with arrival times: ``[estimator]
-    use_arrival_times`` is set and the cascade holds for ``[atoms]`` (:func:`cascade_validity`);
+    use_arrival_times`` is set and the cascade holds for ``[atoms]`` at the largest likely S
+    (:func:`~heralder.physics.cavity.cascade_validity`; the estimator does not know S, so
+    ``[atoms] fixed_s``, a simulation setting, is ignored);
     otherwise it updates with counts."""
     return config.estimator.use_arrival_times and cascade_validity(config.atoms)[2]
 

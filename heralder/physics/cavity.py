@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -33,6 +34,7 @@ __all__ = [
     "bad_cavity_x",
     "cascade_gamma_per_s",
     "cascade_gammas_per_s",
+    "cascade_validity",
     "cavity_parameters",
     "likely_spin_range",
     "mean_pulse_duration_s",
@@ -136,6 +138,17 @@ def likely_spin_range(N: int, tail: float = LIKELY_TAIL) -> tuple[int, int]:
     upper = np.cumsum(p[::-1])[::-1] / p.sum()  # P(S' >= S)
     hi = int(np.flatnonzero(upper > tail)[-1])
     return int(S[lo]), int(S[hi])
+
+
+@lru_cache(maxsize=64)
+def cascade_validity(atoms: AtomsConfig, spin: int | None = None) -> tuple[float, int, bool]:
+    """Return (y, S, valid): the bad-cavity cascade's validity parameter y = λ√(S(S+1))/(κ/2)
+    of the faster polarisation at spin ``spin`` (default: the prior's largest likely S), that S,
+    and whether y ≤ :data:`BAD_CAVITY_X` (the bad-cavity preset sits exactly at the bound and
+    counts as valid)."""
+    s_hi = max(likely_spin_range(atoms.n_atoms)[1], 1) if spin is None else spin
+    y = float(cavity_parameters(atoms).max_x(s_hi))
+    return y, s_hi, y <= BAD_CAVITY_X * (1.0 + 1e-9)
 
 
 def cavity_parameters(atoms: AtomsConfig) -> CavityParameters:
