@@ -7,38 +7,26 @@ as for ``heralder study run``); the grid comes from the options instead of a TOM
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from typing import Any
 
 from heralder.errors import ConfigError
 from heralder.studies.policy import PolicyStudy, study_sweep, with_overrides, write_report
-from heralder.studies.run_cmd import add_runner_options, run_study
+from heralder.studies.run_cmd import add_runner_options, number_list, run_study
 
 __all__ = ["configure_parser", "run"]
-
-
-def _numbers(kind: type, name: str) -> Callable[[str], tuple]:
-    """Return an argparse type that reads a comma-separated list of ``kind``."""
-
-    def parse(text: str) -> tuple:
-        try:
-            return tuple(kind(float(v)) if kind is int else kind(v) for v in text.split(","))
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a comma-separated list") from None
-    return parse
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     """Add the policy study's options."""
     parser.add_argument("--quick", action="store_true",
                         help="a small grid in seconds (N=100, η=0.5,0.9, 12 trials)")
-    parser.add_argument("--n-atoms", type=_numbers(int, "--n-atoms"), default=None,
+    parser.add_argument("--n-atoms", type=number_list(int, "--n-atoms"), default=None,
                         help="comma-separated atom numbers (default 100,1000,10000)")
-    parser.add_argument("--eta", type=_numbers(float, "--eta"), default=None,
+    parser.add_argument("--eta", type=number_list(float, "--eta"), default=None,
                         help="comma-separated efficiencies (default 0.3,0.5,0.7,0.9)")
     parser.add_argument("--trials", type=int, default=None,
                         help="trials per cell for every N (default 300/200/100)")
-    parser.add_argument("--times-n-atoms", type=_numbers(int, "--times-n-atoms"), default=None,
+    parser.add_argument("--times-n-atoms", type=number_list(int, "--times-n-atoms"), default=None,
                         help="atom numbers that also run arrival times (default 100,1000)")
     parser.add_argument("--no-times", action="store_true", help="counts only")
     parser.add_argument("--cap", type=int, default=None, help="pulses per shot at most")

@@ -21,6 +21,17 @@ from heralder.studies.sweep import Sweep, load_sweep
 __all__ = ["add_runner_options", "configure_parser", "execute", "run"]
 
 
+def number_list(kind: type, name: str) -> Callable[[str], tuple]:
+    """Return an argparse type that reads a comma-separated list of ``kind``."""
+
+    def parse(text: str) -> tuple:
+        try:
+            return tuple(kind(float(v)) if kind is int else kind(v) for v in text.split(","))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a comma-separated list") from None
+    return parse
+
+
 def add_runner_options(parser: argparse.ArgumentParser, default_out: str) -> None:
     """Add the options of where and how a study runs (shared by every study command)."""
     parser.add_argument("--out", type=Path, default=Path(default_out),

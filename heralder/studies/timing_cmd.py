@@ -14,8 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from heralder.errors import ConfigError
-from heralder.studies.policy_cmd import _numbers
-from heralder.studies.run_cmd import add_runner_options, run_study
+from heralder.studies.run_cmd import add_runner_options, number_list, run_study
 from heralder.studies.sweep import Point, Sweep
 from heralder.studies.timing import KIND, TimingParams
 from heralder.studies.timing_report import write_report
@@ -90,15 +89,15 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     """Add the timing study's options."""
     parser.add_argument("--quick", action="store_true",
                         help="a small grid in about a minute (N=100, x=0.5,2, η=0.5, 4 trials)")
-    parser.add_argument("--x", type=_numbers(float, "--x"), default=None,
+    parser.add_argument("--x", type=number_list(float, "--x"), default=None,
                         help="comma-separated x of the custom cavities (default 0.1,0.5,1,2)")
     parser.add_argument("--no-paper", action="store_true", help="leave out the paper preset")
     parser.add_argument("--cascade-everywhere", action="store_true",
                         help="cascade data at every cavity (default: at the presets only, "
                              "since cascade data do not depend on x at the paper's Γ)")
-    parser.add_argument("--n-atoms", type=_numbers(int, "--n-atoms"), default=None,
+    parser.add_argument("--n-atoms", type=number_list(int, "--n-atoms"), default=None,
                         help="comma-separated atom numbers (default 1000,10000)")
-    parser.add_argument("--eta", type=_numbers(float, "--eta"), default=None,
+    parser.add_argument("--eta", type=number_list(float, "--eta"), default=None,
                         help="comma-separated efficiencies (default 0.5,0.7)")
     parser.add_argument("--trials", type=int, default=None,
                         help="trials per point for every N (default 12 at N=1000, 2 at 10⁴)")
