@@ -13,6 +13,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+RECENT_HERALDS = 100  # the latest heralds a snapshot carries
+
 
 class EngineState(enum.Enum):
     """Name the phases of a run."""

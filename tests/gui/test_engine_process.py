@@ -11,7 +11,7 @@ import pytest
 
 from heralder.config import updated_config
 from heralder.control.engine_process import EngineProcess
-from heralder.control.snapshot import EngineControl, EngineState
+from heralder.control.snapshot import RECENT_HERALDS, EngineControl, EngineState
 from heralder.errors import ConfigError, HeralderError
 from heralder.gui.app import simulated_config
 from heralder.gui.bridge import SIMULATED_LAB_WARM_UP
@@ -83,6 +83,18 @@ def test_runs_a_whole_run_in_a_child_that_never_loads_qt(started, lab):
     assert kinds.count("herald") == 4 and kinds[-1] == "state"
     assert run_files(engine) >= RUN_FILES
     assert [r["type"] for r in read_journal(Path(final.run_dir) / "journal.jsonl")][-1] == "end"
+
+
+def test_the_final_snapshot_carries_the_latest_heralds_in_order(started, lab):
+    # The child sends each herald once; the parent keeps the latest RECENT_HERALDS of them.
+    shots = RECENT_HERALDS + 30
+    engine = started(updated_config(lab, {"run.shots": shots, "policy.max_pulses": 2}))
+    assert engine.join(120.0)
+    final = engine.snapshot()
+    assert [h.shot for h in final.recent_heralds] == list(range(30, shots))
+    events = [e for e in engine.drain_events(10_000) if e.kind == "herald"]
+    assert [e.data["map_s"] for e in events][30:] == [h.map_s for h in final.recent_heralds]
+    assert not _alive(engine.pid)  # exited once its files were final
 
 
 def test_pause_resume_parameters_and_stop_reach_the_child(started, lab):
