@@ -29,10 +29,11 @@ def _shot(shot: int, rng: np.random.Generator, pulses: int = _PULSES_PER_SHOT) -
     log = ShotLog(shot)
     for k in range(pulses):
         t = 1e-3 * k
-        log.add_pulse(k, k % 2, int(rng.poisson(30)), True, t)
-        log.add_decision(k, k == pulses - 1, k == pulses - 1, float(rng.random()), t, t + 1e-5,
-                         t + 2e-5, t + 3e-5, t + 1e-3)
-        log.add_posterior(k, 30, float(rng.random()), 30.2, 0.5, 1e5, 2e5, 12)
+        stop = k == pulses - 1
+        log.add(k, k % 2, int(rng.poisson(30)), True, t, -1,
+                (stop, stop, float(rng.random()), t, t + 1e-5, t + 2e-5, t + 3e-5, t + 1e-3,
+                 False, True),
+                (30, float(rng.random()), 30.2, 0.5, 1e5, 2e5, 12))
     herald = HeraldSummary(shot, 30, 0.99, 1e5, 2e5, pulses, 1, 30, "pmax")
     return log.record(herald, float(shot))
 

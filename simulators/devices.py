@@ -57,6 +57,8 @@ _ONE_VALID.flags.writeable = False
 
 
 def _check_timeout(timeout_s: float) -> float:
+    if timeout_s.__class__ is float and 0.0 < timeout_s < math.inf:  # the common case, first
+        return timeout_s
     if isinstance(timeout_s, bool) or not (isinstance(timeout_s, int | float)
                                            and math.isfinite(timeout_s) and timeout_s > 0):
         raise ValueError(f"timeout_s must be a finite number > 0, got {timeout_s!r}")
@@ -143,6 +145,7 @@ class VirtualCounter(_VirtualDevice):
     def __init__(self, name: str, address: str, lab: VirtualLab, settings: dict[str, Any]):
         super().__init__(name, address, lab, settings)
         self._counter_settings = CounterSettings(lab.gate_s, -0.01, "external")
+        self._gates_per_read: int = settings["gates_per_read"]
         self._remaining = 0
         self._next_gate = 0
         self._last: PulseBlock | PulseData | None = None
@@ -186,17 +189,19 @@ class VirtualCounter(_VirtualDevice):
         """
         self._require_open()
         timeout_s = _check_timeout(timeout_s)
-        if self._remaining == 0:
+        remaining = self._remaining
+        if remaining == 0:
             raise self._no_data(timeout_s, "counter not armed")
-        n = min(self._remaining, self.settings["gates_per_read"])
         first = self._next_gate
-        self._remaining -= n
-        self._next_gate += n
-        if n == 1:  # a stepped run: the lab's scalar path
-            pulse = self.lab.fire_pulse()
-            self._last = pulse
+        if remaining == 1 or self._gates_per_read == 1:  # a stepped run: the lab's scalar path
+            self._remaining = remaining - 1
+            self._next_gate = first + 1
+            pulse = self._last = self.lab.fire_pulse()
             return CountBlock(np.array((pulse.count,), np.int64), _ONE_VALID, first,
                               self.lab.clock.now())
+        n = min(remaining, self._gates_per_read)
+        self._remaining -= n
+        self._next_gate += n
         block = self.lab.fire_pulses(n)
         self._last = block
         return CountBlock(block.counts.astype(np.int64), np.ones(n, bool), first,
@@ -279,6 +284,7 @@ class VirtualSwitch(_VirtualDevice):
     def __init__(self, name: str, address: str, lab: VirtualLab, settings: dict[str, Any]):
         super().__init__(name, address, lab, settings)
         self.settle_time_s = lab.switch.settle_time_s
+        self._latency_s: float = settings["latency_s"]
 
     def close(self) -> None:
         """Stop any pattern, leave the switch in the safe state and disconnect."""
@@ -291,16 +297,13 @@ class VirtualSwitch(_VirtualDevice):
         """Request ``state``; return the acknowledgement with the controller's read-back."""
         self._require_open()
         _check_timeout(timeout_s)
-        if not isinstance(state, SwitchState):
-            raise ValueError(f"state must be a SwitchState, got {state!r}")
-        clock = self.lab.clock
+        switch, clock, latency_s = self.lab.switch, self.lab.clock, self._latency_s
         sent_s = clock.now()
-        self.lab.switch.request(state)
-        latency_s = self.settings["latency_s"]
+        switch.request(state, sent_s)  # raises ValueError if state is not a SwitchState
         if latency_s:
             clock.sleep(latency_s)
-        return SwitchAck(state, self.lab.switch.requested, sent_s,
-                         clock.now() if latency_s else sent_s, self.settle_time_s)
+            return SwitchAck(state, switch.requested, sent_s, clock.now(), self.settle_time_s)
+        return SwitchAck(state, switch.requested, sent_s, sent_s, self.settle_time_s)
 
     def get_state(self, timeout_s: float) -> SwitchState:
         """Return the state the controller reports."""

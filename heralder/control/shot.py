@@ -191,13 +191,14 @@ class ShotRunner:
                      outcome: ShotOutcome, forced_stop: bool = False) -> tuple[bool, str, bool]:
         """Update, decide, command the switch and log everything for pulse ``k`` (fired in
         state ``_STATES[code]``); return (stop, reason, late). This runs once per pulse: keep
-        it lean (no per-pulse objects beyond the log's row tuples)."""
+        it lean (no per-pulse objects beyond the log's row tuples, no calls it can do without).
+        """
         wall, wall0_s = time.perf_counter, self.wall0_s
         t_data = wall() - wall0_s
         deadline = t_data + self._deadline_s
-        counts, valid = pulse.counts, pulse.valid
+        counts, valid, t_pulse_s, marker_ps, times_s, _ = pulse
         if valid:
-            update_posterior(posterior, counts, pulse.times_s, self._use_times, self._gate_s)
+            update_posterior(posterior, counts, times_s, self._use_times, self._gate_s)
             verdict = self._policy.decide(posterior)  # guard rails included
             policy_stop, reason, value = verdict.stop, verdict.reason, verdict.value
         else:  # lost data: never read as zero photons; herald what is known
@@ -211,29 +212,31 @@ class ShotRunner:
         elif not stop:
             if not self._streamed:  # stepped: set the next pulse's polarisation
                 t_sent = wall() - wall0_s
-                ack_ok = self._ack(self.switch.set_state(_STATES[code ^ 1], self._timeout_s))
+                ack = self.switch.set_state(_STATES[code ^ 1], self._timeout_s)
                 t_ack = wall() - wall0_s
+                ack_ok = self._ack(ack)
             # else: the running pattern switches by itself
         elif self._streamed:
             t_sent = wall() - wall0_s
-            ack_ok = self._ack(self.switch.stop_pattern(self._timeout_s))
-            self._pattern_running = False
+            ack = self.switch.stop_pattern(self._timeout_s)
             t_ack = wall() - wall0_s
+            self._pattern_running = False
+            ack_ok = self._ack(ack)
         # else: a stepped stop needs no command
         late = t_ack > deadline
         outcome.latencies_s.append(t_ack - t_data)
         outcome.late += late
         outcome.last_wall_s = t_ack
-        log.add_pulse(k, code, counts, valid, pulse.t_data_s - self.t0_s, pulse.marker_ps)
-        log.add_decision(k, stop, policy_stop, value, t_data, t_decided, t_sent, t_ack,
-                         deadline, ack_ok)
         if self._qfi_every or stop:
             qfi, qfi_ideal = posterior.qfi(), posterior.qfi_ideal()
         else:
             qfi = qfi_ideal = math.nan
-        log.add_posterior(k, *posterior.summary(), qfi, qfi_ideal, len(posterior.S))
-        if pulse.times_s is not None:
-            log.add_photons(k, pulse.times_s, pulse.timestamps_ps)
+        log.add(k, code, counts, valid, t_pulse_s - self.t0_s, marker_ps,
+                (stop, policy_stop, value, t_data, t_decided, t_sent, t_ack, deadline, late,
+                 ack_ok),
+                (*posterior.summary(), qfi, qfi_ideal, posterior.support_size))
+        if times_s is not None:
+            log.add_photons(k, times_s, pulse.timestamps_ps)
         if self._stride and (k + 1) % self._stride == 0 and not stop:
             log.add_full_posterior(k, posterior.S, posterior.p)
         return stop, reason, late

@@ -36,42 +36,33 @@ class ShotLog:
         """Return the number of pulses logged."""
         return len(self._pulses)
 
-    def add_pulse(self, index: int, state: int, counts: int, valid: bool, t_data_s: float,
-                  marker_ps: int = -1) -> None:
-        """Log one pulse's data (``state``: its polarisation's code in
-        :data:`~heralder.storage.schema.STATE_CODES`, 0 TC, 1 anti-TC)."""
-        self._pulses.append((self.shot, index, state, counts, valid, t_data_s, marker_ps))
-
-    def add_decision(self, index: int, stop: bool, policy_stop: bool, value: float,
-                     t_data_s: float, t_decided_s: float, t_sent_s: float, t_ack_s: float,
-                     deadline_s: float, ack_ok: bool = True) -> None:
-        """Log the action taken after pulse ``index`` and how long it took.
+    def add(self, index: int, state: int, counts: int, valid: bool, t_data_s: float,
+            marker_ps: int, decision: tuple, summary: tuple) -> None:
+        """Log pulse ``index``: its data, the decision taken after it and the posterior then.
 
         Parameters
         ----------
-        stop, policy_stop
-            The action taken and the policy's own verdict (they differ when the engine overrode
-            the policy: deadline, data loss, a stop request, a fault).
-        value
-            The policy's decision figure.
-        t_data_s, t_decided_s, t_sent_s, t_ack_s
-            Host wall-clock seconds since the run started: data in, decided, switch command
-            sent, read-back acknowledged (``t_sent_s = t_ack_s = t_decided_s`` when no command
-            was needed).
-        deadline_s
-            Latest acceptable ``t_ack_s``; the decision is late when ``t_ack_s`` is after it.
-        ack_ok
-            Whether the switch read back what was requested.
+        state
+            The pulse's polarisation code in :data:`~heralder.storage.schema.STATE_CODES`
+            (0 TC, 1 anti-TC).
+        counts, valid, t_data_s, marker_ps
+            The pulse's data (``marker_ps`` is ``-1`` without tags).
+        decision
+            ``(stop, policy_stop, value, t_data_s, t_decided_s, t_sent_s, t_ack_s, deadline_s,
+            late, ack_ok)``: the action taken and the policy's own verdict (they differ when
+            the engine overrode the policy: deadline, data loss, a stop request, a fault), the
+            policy's decision figure, host wall-clock seconds since the run started (data in,
+            decided, switch command sent, read-back acknowledged; ``t_sent_s = t_ack_s =
+            t_decided_s`` when no command was needed), the latest acceptable ``t_ack_s``,
+            whether ``t_ack_s`` was after it, and whether the switch read back what was asked.
+        summary
+            ``(map_s, pmax, mean_s, std_s, qfi, qfi_ideal, support)`` after the pulse.
         """
-        self._decisions.append((self.shot, index, stop, policy_stop, value, t_data_s,
-                                t_decided_s, t_sent_s, t_ack_s, deadline_s,
-                                t_ack_s > deadline_s, ack_ok))
-
-    def add_posterior(self, index: int, map_s: int, pmax: float, mean_s: float, std_s: float,
-                      qfi: float, qfi_ideal: float, support: int) -> None:
-        """Log the posterior summary after pulse ``index``."""
-        self._posterior.append((self.shot, index, map_s, pmax, mean_s, std_s, qfi, qfi_ideal,
-                                support))
+        # One call and three tuple appends per pulse: this runs on the engine's hot path.
+        shot = self.shot
+        self._pulses.append((shot, index, state, counts, valid, t_data_s, marker_ps))
+        self._decisions.append((shot, index, *decision))
+        self._posterior.append((shot, index, *summary))
 
     def add_full_posterior(self, index: int, s: np.ndarray, p: np.ndarray) -> None:
         """Log the whole posterior (support and probabilities) after pulse ``index``."""

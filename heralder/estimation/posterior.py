@@ -326,6 +326,11 @@ class Posterior:
         return self._S.copy()
 
     @property
+    def support_size(self) -> int:
+        """Return the number of spin lengths on the support (no copy, unlike ``len(S)``)."""
+        return self._S.size
+
+    @property
     def log_p(self) -> np.ndarray:
         """Return the normalised log-posterior on the support (a copy)."""
         return self._logp.copy()

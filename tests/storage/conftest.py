@@ -25,11 +25,11 @@ def shot_record(shot: int, rng: np.random.Generator, n_pulses: int = 5,
     for k in range(n_pulses):
         counts = int(rng.poisson(20.0))
         marker = (shot * 1000 + k) * 200_000_000
-        log.add_pulse(k, k % 2, counts, True, 1e-4 * k, marker if with_tags else -1)
         stop = k == n_pulses - 1
-        log.add_decision(k, stop, stop, rng.random(), 0.1 * k, 0.1 * k + 1e-5, 0.1 * k + 2e-5,
-                         0.1 * k + 3e-5, 0.1 * k + 1e-3)
-        log.add_posterior(k, 30, rng.random(), 30.5, 1.0 / 3, 1e5 * rng.random(), 2e5, 10)
+        log.add(k, k % 2, counts, True, 1e-4 * k, marker if with_tags else -1,
+                (stop, stop, rng.random(), 0.1 * k, 0.1 * k + 1e-5, 0.1 * k + 2e-5,
+                 0.1 * k + 3e-5, 0.1 * k + 1e-3, False, True),
+                (30, rng.random(), 30.5, 1.0 / 3, 1e5 * rng.random(), 2e5, 10))
         if with_tags:
             times = np.sort(rng.random(counts)) * 1e-5
             log.add_photons(k, times, marker + np.round(times * 1e12).astype(np.int64))

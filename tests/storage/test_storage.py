@@ -234,9 +234,9 @@ def test_rows_across_chunk_boundaries_are_written_once_in_order(tmp_path):
     for shot in range(4):
         log = ShotLog(shot)
         for k in range(per_shot):
-            log.add_pulse(k, 0, shot * per_shot + k, True, 0.0)
-            log.add_decision(k, False, False, 0.0, 0, 0, 0, 0, 1)
-            log.add_posterior(k, 1, 1.0, 1.0, 0.0, 0.0, 0.0, 1)
+            log.add(k, 0, shot * per_shot + k, True, 0.0, -1,
+                    (False, False, 0.0, 0, 0, 0, 0, 1, False, True),
+                    (1, 1.0, 1.0, 0.0, 0.0, 0.0, 1))
         expected.extend(range(shot * per_shot, (shot + 1) * per_shot))
         h5.add(log.record(HeraldSummary(shot, 1, 1.0, 0.0, 0.0, per_shot, -1), 0.0))
         h5.flush()  # the writer thread's periodic flush: whole chunks only
