@@ -189,8 +189,10 @@ class CollectiveAtoms:
             raise ValueError(f"jump_kernel must be 5 weights >= 0 with a positive sum, "
                              f"got {jump_kernel!r}")
         self.n_atoms = int(n_atoms)
-        self.gamma_per_s = {SwitchState.TC: float(gamma_tc_per_s),
-                            SwitchState.ANTI_TC: float(gamma_antitc_per_s)}
+        self._gamma_tc_per_s, self._gamma_antitc_per_s = float(gamma_tc_per_s), float(
+            gamma_antitc_per_s)
+        self.gamma_per_s = {SwitchState.TC: self._gamma_tc_per_s,
+                            SwitchState.ANTI_TC: self._gamma_antitc_per_s}
         self.scatter_eps = float(scatter_eps)
         self.leak_r2 = float(leak_r2)
         self._jump_cdf = np.cumsum(kernel / kernel.sum())
@@ -343,18 +345,38 @@ class CollectiveAtoms:
         """Drive one pulse counts-only and return (emitted, scattered).
 
         ``drive([state is TC], gate_s, times=False)`` on Python scalars (same draws, same result)
-        for the single pulses of a stepped run; it defers to :meth:`drive` when the switch leaks,
-        the dynamics are exact or the cascade may outlast the gate.
+        for the single pulses of a stepped run; it defers to :meth:`drive` when the switch leaks
+        or the dynamics are exact.
         """
         S = self.s
-        steps = _steps_left(S, self.m, state)
-        if (self.leak_r2 > 0.0 or self.exact is not None
-                or _may_outlast(S, 2 * S - steps, self.gamma_per_s[state] * gate_s)):
+        if state is SwitchState.TC:  # _steps_left and gamma_per_s inline: an Enum hashes slowly
+            steps, gamma_per_s = S + self.m, self._gamma_tc_per_s
+        else:
+            steps, gamma_per_s = S - self.m, self._gamma_antitc_per_s
+        if self.leak_r2 > 0.0 or self.exact is not None:
             block = self.drive(np.array([state is SwitchState.TC]), gate_s, times=False)
             return int(block.emitted[0]), int(block.scattered[0])
+        if _may_outlast(S, 2 * S - steps, gamma_per_s * gate_s):  # the gate may cut it short
+            return self._timed_one(S, steps, state, 1.0 / gamma_per_s, gate_s)
         lost = int(self._rng.binomial(steps, self.scatter_eps)) if self.scatter_eps > 0 else 0
         self._end_run(S, state, steps > 0, 0, lost)
         return steps - lost, lost
+
+    def _timed_one(self, S: int, steps: int, state: SwitchState, inv_gamma_s: float,
+                   gate_s: float) -> tuple[int, int]:
+        """Run one pulse of ``steps`` (> 0) steps with its waiting times drawn, as :meth:`_run`
+        does for a run of one such pulse (same draws), without its array bookkeeping; return
+        (emitted, scattered)."""
+        waits = self._rng.standard_exponential(steps)
+        scatter_u = self._rng.random(steps) if self.scatter_eps > 0 else np.ones(0)
+        kept, lost = np.zeros(1, np.int64), np.zeros(1, np.int64)
+        _, _, truncated = _cascade(
+            _ladder_rates(S), np.array([2 * S - steps]), np.array([steps]),
+            np.array([inv_gamma_s]), waits, scatter_u, self.scatter_eps, gate_s,
+            np.empty(steps), np.empty(steps, np.int64), kept, lost)
+        n_kept, n_lost = int(kept[0]), int(lost[0])
+        self._end_run(S, state, True, steps - n_kept if truncated else 0, n_lost)
+        return n_kept - n_lost, n_lost
 
     def _leaky(self, state: SwitchState, gate_s: float) -> tuple[int, int, np.ndarray]:
         """Run one pulse through the leaky switch; return (emitted, scattered, cavity times)."""

@@ -173,8 +173,9 @@ class VirtualCounter(_VirtualDevice):
 
     def arm(self, n_gates: int) -> None:
         """Count the next ``n_gates`` gates (pulses)."""
-        self._require_open()
-        if isinstance(n_gates, bool) or not isinstance(n_gates, int) or n_gates < 1:
+        if not self._open:  # the check inline (here and in read, set_state): called per pulse
+            self._require_open()
+        if n_gates.__class__ is not int or n_gates < 1:
             raise ValueError(f"n_gates must be an integer >= 1, got {n_gates!r}")
         self._remaining = n_gates
         self._next_gate = 0
@@ -187,7 +188,8 @@ class VirtualCounter(_VirtualDevice):
         DeviceTimeout
             If nothing is armed (after waiting ``timeout_s`` on the lab's clock).
         """
-        self._require_open()
+        if not self._open:
+            self._require_open()
         timeout_s = _check_timeout(timeout_s)
         remaining = self._remaining
         if remaining == 0:
@@ -295,7 +297,8 @@ class VirtualSwitch(_VirtualDevice):
 
     def set_state(self, state: SwitchState, timeout_s: float) -> SwitchAck:
         """Request ``state``; return the acknowledgement with the controller's read-back."""
-        self._require_open()
+        if not self._open:
+            self._require_open()
         _check_timeout(timeout_s)
         switch, clock, latency_s = self.lab.switch, self.lab.clock, self._latency_s
         sent_s = clock.now()

@@ -308,14 +308,12 @@ class VirtualLab:
         return result
 
     def _advance(self, first_s: float, n: int) -> None:
-        """Count ``n`` pulses fired from ``first_s`` and sleep until the last gate closes."""
+        """Count ``n`` pulses fired from ``first_s`` and sleep the clock until the last gate
+        closes; in pace mode also hold the clock to the wall clock."""
         self._index += n
         self._serial += n
         self._t_next_s = first_s + n * self.pulse_period_s
-        self._wait_until(first_s + (n - 1) * self.pulse_period_s + self.gate_s)
-
-    def _wait_until(self, time_s: float) -> None:
-        """Sleep the clock to ``time_s``; in pace mode also hold it to the wall clock."""
+        time_s = first_s + (n - 1) * self.pulse_period_s + self.gate_s
         if self._advance_to is not None:  # a simulated clock: one call, not now() and sleep()
             self._advance_to(time_s)
         else:

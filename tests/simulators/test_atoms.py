@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from heralder.control.records import SwitchState
 from heralder.physics import cascade_rates, log_prior, mean_pulse_duration
 from heralder.simulators.atoms import CollectiveAtoms
 
@@ -198,3 +199,27 @@ def test_bad_fixed_s_raises() -> None:
         atoms.prepare(3)
     with pytest.raises(ValueError, match="gate_s"):
         atoms.drive(np.array([TC]), -1.0, times=False)
+
+
+@pytest.mark.parametrize("scatter_eps", [0.0, 0.05])
+def test_single_pulses_equal_drive_also_when_the_gate_cuts_the_cascade(scatter_eps) -> None:
+    """drive_one (the stepped run's scalar path) gives drive()'s result and state, draw for draw,
+    also where the cascade may outlast the gate (its times are then drawn)."""
+    gate_s = 4e-3  # Γ·gate ~ 0.5: short cascades (S = 2..6) are often cut by the gate
+    scalar, block = (CollectiveAtoms(100, 150.0, 90.0, np.random.default_rng(5),
+                                     scatter_eps=scatter_eps) for _ in range(2))
+    choose = np.random.default_rng(1)
+    cut = 0
+    for spin in (2, 4, 6, 40):
+        for _ in range(50):
+            scalar.prepare(spin), block.prepare(spin)
+            for _ in range(6):
+                tc = bool(choose.random() < 0.6)  # sometimes forgets to switch
+                state = SwitchState.TC if tc else SwitchState.ANTI_TC
+                steps_before = spin + scalar.m if tc else spin - scalar.m
+                one = scalar.drive_one(state, gate_s)
+                run = block.drive(np.array([tc]), gate_s, times=False)
+                assert one == (int(run.emitted[0]), int(run.scattered[0]))
+                assert (scalar.s, scalar.m) == (block.s, block.m)
+                cut += sum(one) < steps_before and not one[1]
+    assert cut > 100  # the gate did cut cascades short
