@@ -123,9 +123,7 @@ class _TableBuffer:
             else self.pending_rows
         if not n:
             return
-        # one gather per column, straight from the pending parts into a contiguous array
-        columns = {column: np.concatenate([part[column] for part in self.pending])
-                   for column in self.datasets}
+        columns = self._columns()
         start, stop = self.rows, self.rows + n
         for column, dataset in self.datasets.items():
             dataset.resize((stop,))
@@ -135,6 +133,17 @@ class _TableBuffer:
             rest[column] = values[n:]
         self.pending = [rest] if len(rest) else []
         self.rows, self.pending_rows = stop, self.pending_rows - n
+
+    def _columns(self) -> dict[str, np.ndarray]:
+        """Return the pending rows column by column."""
+        if not self.dtype.hasobject:
+            # Packed rows without objects are plain bytes: join them once and view the columns
+            # (for parts of a few rows ~10x faster than gathering each column from every part).
+            rows = np.frombuffer(b"".join([part.tobytes() for part in self.pending]), self.dtype)
+            return {column: rows[column] for column in self.datasets}
+        # one gather per column, straight from the pending parts into a contiguous array
+        return {column: np.concatenate([part[column] for part in self.pending])
+                for column in self.datasets}
 
 
 def _string(value: str) -> np.bytes_:
