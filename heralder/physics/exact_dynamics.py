@@ -14,26 +14,30 @@ tridiagonal there, with coupling λ√(n+1)√((S+q)(S−q+1)) between n and n+1
 Bad-cavity limit (κ ≫ λS): the cavity follows the atoms adiabatically and |S,q⟩ decays at
 Γ(S+q)(S−q+1), Γ = 2λ²/κ — the cascade of :mod:`heralder.physics.cascade`.
 
-The density matrix stays block-diagonal over manifolds (one manifold feeds the next), so this
-module integrates the blocks ρ_j (j = photons emitted so far) with scipy's DOP853, a few grid
-intervals at a time on only the blocks that hold population then. Cavity photon numbers above a
-cutoff are dropped only when an a-posteriori check shows their population stays below
-``cutoff_tol`` (the cutoff doubles until it does, up to the exact full dimension).
+The density matrix stays block-diagonal over manifolds (one manifold feeds the next), so the
+profile integrates the blocks ρ_j (j = photons emitted so far) on only the blocks that hold
+population at the time: compiled, one grid interval at a time by the Taylor series of the exact
+propagator (:mod:`heralder.physics._profile_kernels`), or with scipy's DOP853 without numba
+(:mod:`heralder.physics._profile_scipy`). Cavity photon numbers are dropped only where their
+population stays below ``cutoff_tol``. The moments need no time grid at all.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
 import math
 import operator
 from dataclasses import dataclass
+from types import ModuleType
 
 import numpy as np
-import scipy.sparse as sp
-from scipy.integrate import solve_ivp
 from scipy.linalg import solve_sylvester
 from threadpoolctl import threadpool_limits
 
 from heralder.control.records import SwitchState
+from heralder.physics import _profile_scipy
+from heralder.physics._profile_scipy import ATOL_PER_CUTOFF_TOL, Blocks
 from heralder.physics.cavity import CavityParameters, bad_cavity_x
 
 __all__ = [
@@ -47,18 +51,10 @@ __all__ = [
     "pulse_start",
 ]
 
-_RTOL = 1e-8
-# Absolute tolerance per unit of ``cutoff_tol``: the integration error of the edge population must
-# lie well below the level the cutoff is accepted at, or the check sees noise and doubles the
-# cutoff needlessly. DOP853's error there is ~1e3 atol (S = 50, x = 0.3, cutoff 16: edge 1.5e-9
-# at atol 1e-12, 1.6e-11 at 1e-14, true < 1e-12); S = 100 (paper) costs the same at 1e-14.
-_ATOL_PER_CUTOFF_TOL = 1e-4
-_SKIP_POPULATION = 1e-14  # a block below this population is left out of the next chunk
-_CHUNK = 4  # grid intervals per windowed explicit solve (~2.5 photons at S = 100, paper)
-_AHEAD = 15  # empty blocks kept past the last live one: P(≥ 15 jumps in a chunk) ≲ 1e-15
-_FIRST_CUTOFF = 8  # cavity photons kept on the first try of the adaptive cutoff
-_MAX_EXPLICIT_STEPS = 5000  # above this many DOP853 steps, a small system switches to BDF
-_MAX_LU_SIZE = 2000  # largest system solved with BDF (sparse LU per step)
+_SKIP_POPULATION = 1e-14  # a block below this population leaves the window at its bottom
+_TOP_POPULATION = 1e-20  # ... and at its top (it is refilled from below when it matters)
+_GROW_PER_CUTOFF_TOL = 1e-3  # a block gets more photon levels above this top-level population
+_FIRST_STORAGE = 32  # photon levels stored per block on the first try (S = 100, paper: enough)
 
 
 @dataclass(frozen=True)
@@ -225,126 +221,56 @@ class EmissionProfile:
         return self.photon_cdf.sum(axis=0)
 
 
-class _Liouvillian:
-    """Assemble the pulse's master equation on the manifold blocks ρ_j as one sparse matrix.
-
-    Block j (photons emitted so far) has dimension d_j = min(q₀+S+1−j, cutoff+1) and is stored
-    row-major; d vec(ρ)/dt = L vec(ρ) with L = ⊕_j −i(H_j ⊗ 1 − 1 ⊗ H_j*) plus the jump blocks
-    2κ (A ⊗ A) from block j−1 to block j (A = a between the two photon-number ranges).
-    """
-
-    def __init__(self, model: AtomCavity, S: int, q0: int, state: SwitchState, cutoff: int):
-        k = q0 + S
-        self.kappa = model.kappa_rad_s
-        self.dims = [min(k + 1 - j, cutoff + 1) for j in range(k + 1)]
-        self.full = cutoff >= k
-        self.offsets = np.concatenate(([0], np.cumsum([d * d for d in self.dims])))
-        rows: list[list[sp.spmatrix | None]] = [[None] * (k + 1) for _ in range(k + 1)]
-        for j, d in enumerate(self.dims):
-            diag, off = manifold_hamiltonian(model, S, q0 - j, state)
-            h = sp.diags([off[:d - 1], diag[:d], off[:d - 1]], [-1, 0, 1], format="csr")
-            eye = sp.identity(d, format="csr")
-            rows[j][j] = -1j * (sp.kron(h, eye) - sp.kron(eye, h.conj()))
-            if j:
-                prev = self.dims[j - 1]
-                n = np.arange(min(d, prev - 1))
-                a = sp.csr_matrix((np.sqrt(n + 1.0), (n, n + 1)), shape=(d, prev))
-                rows[j][j - 1] = 2.0 * self.kappa * sp.kron(a, a)
-        self.matrix = sp.bmat(rows, format="csr").astype(np.complex128)
-        size = int(self.offsets[-1])
-        self.trace = sp.lil_matrix((k + 1, size))
-        self.flux_row = np.zeros(size)
-        self.edge = []
-        for j, d in enumerate(self.dims):
-            diag_idx = self.offsets[j] + np.arange(d) * (d + 1)
-            self.trace[j, diag_idx] = 1.0
-            self.flux_row[diag_idx] = 2.0 * self.kappa * np.arange(d)
-            if d < k + 1 - j:  # this block was cut: watch its highest photon number
-                self.edge.append(int(diag_idx[-1]))
-        self.trace = self.trace.tocsr()
-
-    def initial(self) -> np.ndarray:
-        y = np.zeros(int(self.offsets[-1]), np.complex128)
-        y[0] = 1.0  # |S, q0⟩|0⟩ in block 0
-        return y
+def _blocks(model: AtomCavity, S: int, q0: int, state: SwitchState) -> Blocks:
+    """Return (diag, off) of H_eff for every block j = 0..q₀+S (manifold q₀ − j)."""
+    return [manifold_hamiltonian(model, S, q0 - j, state) for j in range(q0 + S + 1)]
 
 
-def _liouvillian(model: AtomCavity, S: int, q0: int, state: SwitchState,
-                 cutoff: int) -> _Liouvillian:
-    return _Liouvillian(model, S, q0, state, min(cutoff, q0 + S))
+@functools.cache
+def _kernels() -> ModuleType | None:
+    """Return the compiled profile kernels, or None without numba (the scipy path runs)."""
+    from heralder.estimation.backend import compiled_kernels  # lazily: it loads the estimator
+
+    if compiled_kernels() is None:  # also points numba's cache at the user cache directory
+        return None
+    return importlib.import_module("heralder.physics._profile_kernels")
 
 
 def _solve(model: AtomCavity, S: int, q0: int, state: SwitchState, times_s: np.ndarray,
-           cutoff: int | None, cutoff_tol: float) -> tuple[_Liouvillian, np.ndarray, np.ndarray]:
-    """Integrate the blocks on ``times_s``, doubling the photon cutoff until it is safe.
+           cutoff: int | None, cutoff_tol: float) -> tuple[np.ndarray, np.ndarray, int]:
+    """Return (pops, flux, cutoff): ``pops[j, i]`` = Tr ρ_j(t_i), 2κ⟨a†a⟩ on the grid.
 
-    The method follows the stiffness: an explicit DOP853 step is bounded by the fastest decay
-    2κ·cutoff, so when that would take more than ``_MAX_EXPLICIT_STEPS`` steps over the grid and
-    the system is small enough for sparse LU, BDF with the exact Jacobian is used (measured
-    60× faster at y = 0.3, S = 10); otherwise DOP853 (BDF's LU fill-in makes it 30–40× slower
-    on large systems), on a moving window of blocks (:func:`_integrate`).
-
-    Returns
-    -------
-    (liouvillian, pops, flux)
-        ``pops[j, i]`` = Tr ρ_j(t_i) and the flux 2κ⟨a†a⟩ on the grid.
+    Compiled (:mod:`heralder.physics._profile_kernels`) when numba is installed, else scipy
+    (:mod:`heralder.physics._profile_scipy`). With ``cutoff=None`` the compiled path lets each
+    block use only the photon levels its population needs (a level is added once the highest
+    one holds more than 10⁻³ ``cutoff_tol``), in storage of ``_FIRST_STORAGE`` levels that
+    doubles while a block that filled it holds more than ``cutoff_tol`` in its top level.
     """
-    trial = cutoff if cutoff is not None else _FIRST_CUTOFF
+    blocks = _blocks(model, S, q0, state)
+    kernels = _kernels()
+    if kernels is None:
+        return _profile_scipy.solve(blocks, model.kappa_rad_s, times_s, cutoff, cutoff_tol)
+    k = q0 + S
+    levels = cutoff + 1 if cutoff is not None else _FIRST_STORAGE
     while True:
-        liou = _liouvillian(model, S, q0, state, trial)
-        explicit_steps = float(times_s[-1]) * 2.0 * model.kappa_rad_s * liou.dims[0] / 3.0
-        stiff = explicit_steps > _MAX_EXPLICIT_STEPS and liou.matrix.shape[0] <= _MAX_LU_SIZE
-        pops, flux, edge = _integrate(liou, times_s, stiff, _ATOL_PER_CUTOFF_TOL * cutoff_tol)
-        if cutoff is not None or liou.full or edge <= cutoff_tol:
-            return liou, pops, flux
-        trial *= 2
-
-
-def _integrate(liou: _Liouvillian, times_s: np.ndarray, stiff: bool, atol: float, *,
-               window: bool = True) -> tuple[np.ndarray, np.ndarray, float]:
-    """Return block populations, flux and the largest edge population on ``times_s``.
-
-    An explicit solve advances ``_CHUNK`` grid intervals at a time on the blocks from the first
-    holding population above ``_SKIP_POPULATION`` to ``_AHEAD`` past the last (at most ~23 of the
-    101 blocks are live at S = 100, paper parameters); BDF solves the whole grid in one go, as
-    its restarts are costly (as does DOP853 with ``window=False``). ``times_s[0]`` must be 0.
-    """
-    n_blocks = len(liou.dims)
-    pops = np.zeros((n_blocks, times_s.size))
-    flux = np.zeros(times_s.size)
-    trace = liou.trace.tocsc()
-    edge_idx = np.asarray(liou.edge, dtype=np.int64)
-    y = liou.initial()
-    pops[0, 0] = 1.0
-    edge = 0.0
-    whole = stiff or not window
-    chunk = times_s.size - 1 if whole else _CHUNK
-    start = 0
-    while start < times_s.size - 1:
-        stop = min(start + chunk, times_s.size - 1)
-        live = np.flatnonzero((trace @ y).real > _SKIP_POPULATION)
-        lo, hi = (0, n_blocks) if whole else (int(live[0]), min(n_blocks, live[-1] + _AHEAD + 1))
-        a, b = int(liou.offsets[lo]), int(liou.offsets[hi])
-        sub = liou.matrix[a:b, a:b]
-        options = {"method": "BDF", "jac": sub} if stiff else {"method": "DOP853"}
-        # Thousands of small BLAS calls: with a threaded BLAS on a loaded machine each one
-        # waits for its threads (measured 30x slower at S = 10, 18x at S = 20).
-        with threadpool_limits(limits=1, user_api="blas"):
-            sol = solve_ivp(lambda _t, v, m=sub: m @ v, (times_s[start], times_s[stop]),
-                            y[a:b], t_eval=times_s[start + 1:stop + 1], rtol=_RTOL,
-                            atol=atol, **options)
-        if not sol.success:
-            raise RuntimeError(f"exact dynamics integration failed: {sol.message}")
-        cols = slice(start + 1, stop + 1)
-        pops[:, cols] = (trace[:, a:b] @ sol.y).real
-        flux[cols] = liou.flux_row[a:b] @ sol.y.real
-        inside = edge_idx[(edge_idx >= a) & (edge_idx < b)] - a
-        if inside.size:
-            edge = max(edge, float(np.abs(sol.y[inside]).max()))
-        y = np.zeros_like(y)
-        y[a:b] = sol.y[:, -1]
-        start = stop
-    return pops, flux, edge
+        dims = np.minimum(k + 1 - np.arange(k + 1), levels)
+        offsets = np.concatenate(([0], np.cumsum((dims + 2) ** 2)))
+        coef = np.zeros((k + 1, dims.max()), np.complex128)
+        offp = np.zeros((k + 1, dims.max() + 1))
+        for j, (diag, off) in enumerate(blocks):
+            coef[j, :dims[j]] = -1j * diag[:dims[j]]
+            offp[j, 1:dims[j]] = off[:dims[j] - 1]
+        pops = np.zeros((k + 1, times_s.size))
+        flux = np.zeros(times_s.size)
+        cut = dims < k + 1 - np.arange(k + 1)
+        tol = ATOL_PER_CUTOFF_TOL * cutoff_tol
+        edge, used, _ = kernels.propagate_blocks(
+            times_s, offsets, dims, cut, coef, offp, model.kappa_rad_s, _SKIP_POPULATION,
+            _TOP_POPULATION, tol, 0.0 if cutoff is not None else _GROW_PER_CUTOFF_TOL * cutoff_tol,
+            pops, flux)
+        if cutoff is not None or not cut.any() or edge <= cutoff_tol:
+            return pops, flux, int(used) - 1
+        levels *= 2
 
 
 def _check_times(times_s: object) -> np.ndarray:
@@ -374,8 +300,8 @@ def emission_profile(model: AtomCavity, S: int, times_s: object, *,
     n_atoms
         Atom number N, to check S ≤ N (optional).
     cutoff
-        Keep cavity photon numbers ≤ cutoff; ``None`` chooses it adaptively (exact up to a
-        population ``cutoff_tol`` in the highest level kept).
+        Keep cavity photon numbers ≤ cutoff in every block; ``None`` chooses them adaptively
+        (exact up to a population ``cutoff_tol`` in the highest level kept).
     cutoff_tol
         Largest population accepted in the highest photon number kept, in (0, 1); the
         integration's absolute tolerance is set 10⁴× below it.
@@ -393,11 +319,11 @@ def emission_profile(model: AtomCavity, S: int, times_s: object, *,
     if q0 + s == 0:  # dark: nothing to emit
         return EmissionProfile(t, np.zeros_like(t), np.zeros((0, t.size)), 0)
     grid = t if t[0] == 0.0 else np.concatenate(([0.0], t))
-    liou, pops, flux = _solve(model, s, q0, state, grid, cutoff, cutoff_tol)
+    pops, flux, used = _solve(model, s, q0, state, grid, cutoff, cutoff_tol)
     # P(at least j photons) = Σ_{j' >= j} Tr ρ_j'
     cdf = np.cumsum(pops[::-1], axis=0)[::-1][1:]
     drop = grid.size - t.size
-    return EmissionProfile(t, flux[drop:], np.clip(cdf[:, drop:], 0.0, 1.0), liou.dims[0] - 1)
+    return EmissionProfile(t, flux[drop:], np.clip(cdf[:, drop:], 0.0, 1.0), used)
 
 
 @dataclass(frozen=True)
