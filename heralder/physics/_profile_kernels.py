@@ -34,7 +34,7 @@ _SUBSTEP_NORM = 10.0  # ‖hL‖ bound per Taylor sub-step: terms grow at most 1
 # Reassociation and fused multiply-adds let LLVM vectorise the inner loop (last digits move).
 _FAST = {"reassoc", "contract", "nsz", "arcp"}
 _GROW = 2  # fewest photon levels added to a block at a time
-_NEAR = 0.1  # blocks this close to the growth threshold are widened with the one above it
+_NEAR = 0.01  # a block is widened ahead of need once its top level holds this much of it
 
 
 @numba.njit(cache=True, nogil=True, fastmath=_FAST)
@@ -105,27 +105,23 @@ def _widen(j, top, active, dims, grow):
 
 @numba.njit(cache=True, nogil=True)
 def _widen_where_needed(y, lo, top, offsets, dims, active, grow_tol):
-    """Widen the blocks whose top active level holds more than ``grow_tol``; return if any.
+    """Widen the blocks whose top active level nears ``grow_tol``; return if one exceeded it.
 
-    Once one block must be widened (and the interval redone), every block whose top level
-    is within ``_NEAR`` of the threshold is widened too, which saves later redos.
+    A block is widened once its top level holds ``_NEAR`` of the threshold, before it must
+    be, so that an interval is redone (the caller's job) only when a level fills fast.
     """
     if grow_tol <= 0.0:
         return False
     over = False
     for j in range(lo, top + 1):
         d = dims[j]
-        if active[j] < d and y[offsets[j] + d + 3 + (active[j] - 1) * (d + 3)].real > grow_tol:
-            over = True
-            break
-    if not over:
-        return False
-    for j in range(lo, top + 1):
-        d = dims[j]
         a = active[j]
-        if a < d and y[offsets[j] + d + 3 + (a - 1) * (d + 3)].real > _NEAR * grow_tol:
-            _widen(j, top, active, dims, max(_GROW, a // 8))
-    return True
+        if a < d:
+            level = y[offsets[j] + d + 3 + (a - 1) * (d + 3)].real
+            if level > _NEAR * grow_tol:
+                over = over or level > grow_tol
+                _widen(j, top, active, dims, max(_GROW, a // 8))
+    return over
 
 
 @numba.njit(cache=True, nogil=True)
