@@ -43,7 +43,7 @@ from heralder.physics.cavity import recommended_gate_s
 from heralder.registry import DeviceContext, build_devices
 from heralder.storage.rundir import CONFIG_NAME, LOG_NAME, make_run_dir
 from heralder.storage.schema import JOURNAL_FORMAT
-from heralder.storage.writer import RunWriter
+from heralder.storage.writer import RunWriter, WriterStats
 
 __all__ = ["CHANGEABLE_SECTIONS", "Engine", "check_changes"]
 
@@ -107,6 +107,8 @@ class Engine:
         self._latency_mark = (-float("inf"), (0.0, 0.0))  # (when, (p50, p99))
         self.error: BaseException | None = None
         self._writer: RunWriter | None = None
+        #: The writer's final statistics (records, backpressure, its thread's CPU), once closed.
+        self.writer_stats: WriterStats | None = None
         self._writer_failed = False
         self._writer_closed = False
         self._t0_s = 0.0
@@ -453,6 +455,7 @@ class Engine:
                                "message": message, "duration_s": self._run_time()})
                 self._writer_closed = True
                 self._writer.close()
+                self.writer_stats = self._writer.stats()
             except DataLossError as exc:
                 state, message = EngineState.FAILED, f"{message}; storage: {exc}".lstrip("; ")
                 self.error = self.error or exc

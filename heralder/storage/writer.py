@@ -42,6 +42,8 @@ class WriterStats:
         Calls to :meth:`RunWriter.put` that found the queue full and had to wait.
     error
         The writer's failure, or ``""``.
+    cpu_s
+        CPU time the writer thread used (its share of the process's CPU; final once closed).
     """
 
     records_written: int
@@ -49,6 +51,7 @@ class WriterStats:
     queue_high_water: int
     backpressure_waits: int
     error: str
+    cpu_s: float = 0.0
 
 
 class RunWriter:
@@ -84,6 +87,7 @@ class RunWriter:
         self._high_water = 0
         self._waits = 0
         self._closed = False
+        self._cpu_s = 0.0
         self._thread = threading.Thread(target=self._run, name="heralder-writer", daemon=True)
         self._thread.start()
 
@@ -120,7 +124,7 @@ class RunWriter:
     def stats(self) -> WriterStats:
         """Return the current :class:`WriterStats`."""
         return WriterStats(self.journal.records_written, self._queue.qsize(), self._high_water,
-                           self._waits, repr(self._error) if self._error else "")
+                           self._waits, repr(self._error) if self._error else "", self._cpu_s)
 
     def close(self, timeout_s: float = 60.0) -> Path:
         """Write everything queued, finish ``run.h5`` and return its path.
@@ -180,6 +184,8 @@ class RunWriter:
             self._error = exc
             self.journal.close()
             self._drain_after_failure()
+        finally:
+            self._cpu_s = time.thread_time()
 
     def _drain_after_failure(self) -> None:
         """Keep emptying the queue so a blocked :meth:`put` wakes up and sees the failure."""
