@@ -202,18 +202,27 @@ class EstimatorConfig:
         Drop values of S whose log-posterior is this far below the maximum.
     outlier_rho
         Weight of the S-independent outlier component of the likelihood.
+    dead_time_model
+        Photon stream the count likelihood's dead-time efficiency η_i(S) assumes: the bad-cavity
+        ``"cascade"`` (closed form), the ``"exact"`` atom–cavity dynamics (tabulated from
+        ``[atoms]`` when the run starts), or ``"auto"``: exact where the cascade is invalid
+        (:func:`heralder.physics.cavity.cascade_validity`).
     """
 
     backend: Literal["auto", "numpy", "numba"] = "auto"
     use_arrival_times: bool = False
     prune_nats: float = 50.0
     outlier_rho: float = 1e-9
+    dead_time_model: Literal["auto", "cascade", "exact"] = "auto"
 
     def __post_init__(self) -> None:
         if not self.prune_nats >= 30.0:  # notes/estimator.md R6: never prune below 30 nats
             raise ValueError(f"prune_nats must be >= 30, got {self.prune_nats}")
         if not 0.0 <= self.outlier_rho < 1.0:
             raise ValueError(f"outlier_rho must lie in [0, 1), got {self.outlier_rho}")
+        if self.dead_time_model not in ("auto", "cascade", "exact"):
+            raise ValueError(f"dead_time_model must be 'auto', 'cascade' or 'exact', "
+                             f"got {self.dead_time_model!r}")
 
 
 @dataclass(frozen=True)

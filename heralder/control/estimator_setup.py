@@ -8,6 +8,11 @@ Arrival times are used only where their likelihood holds: the cascade it is buil
 y = λ√(S(S+1))/(κ/2) ≤ 0.3 (:data:`heralder.physics.cavity.BAD_CAVITY_X`) at every plausible S.
 Outside that, :func:`arrival_times_used` falls back to counts, which are exact in every regime
 (``docs/timing-study`` shows the cascade time likelihood heralding wrongly there).
+
+The same rule picks the count likelihood's dead-time efficiency η_i(S) (``[estimator]
+dead_time_model = "auto"``): the cascade's closed form where it holds, the exact atom–cavity
+dynamics' (:class:`heralder.estimation.exact_efficiency.ExactEfficiency`, computed once per
+cavity and detector) where it does not.
 """
 
 from __future__ import annotations
@@ -17,11 +22,21 @@ from dataclasses import replace
 import numpy as np
 
 from heralder.config import Config
+from heralder.control.records import SwitchState
 from heralder.estimation import DetectorModel, Policy, Posterior, make_policy
-from heralder.physics.cavity import BAD_CAVITY_X, cascade_gammas_per_s, cascade_validity
+from heralder.estimation.exact_efficiency import NODE_TAIL, ExactEfficiency
+from heralder.physics.cavity import (
+    BAD_CAVITY_X,
+    cascade_gammas_per_s,
+    cascade_validity,
+    cavity_parameters,
+    likely_spin_range,
+)
+from heralder.physics.exact_dynamics import AtomCavity
 
 __all__ = ["arrival_times_notice", "arrival_times_used", "cascade_validity",
-           "estimator_detector", "new_policy", "new_posterior", "warm_estimator"]
+           "dead_time_efficiency", "estimator_detector", "new_policy", "new_posterior",
+           "warm_estimator"]
 
 
 def estimator_detector(config: Config) -> DetectorModel:
@@ -34,11 +49,28 @@ def estimator_detector(config: Config) -> DetectorModel:
                    gamma_antitc_per_s=detector.gamma_antitc_per_s or gamma_antitc)
 
 
+def dead_time_efficiency(config: Config) -> ExactEfficiency | None:
+    """Return the exact dynamics' η_i(S) when the count likelihood should use it, else ``None``
+    (the cascade's closed form): ``dead_time_model = "exact"``, or ``"auto"`` where the cascade
+    is invalid for ``[atoms]`` (:func:`~heralder.physics.cavity.cascade_validity`); never
+    without a dead time."""
+    model = config.estimator.dead_time_model
+    detector = estimator_detector(config)
+    if detector.dead_time_s == 0.0 or model == "cascade" \
+            or (model == "auto" and cascade_validity(config.atoms)[2]):
+        return None
+    params = cavity_parameters(config.atoms)
+    s_top = max(likely_spin_range(config.atoms.n_atoms, NODE_TAIL)[1], 2)
+    return ExactEfficiency(detector, AtomCavity.from_cavity(params, SwitchState.TC),
+                           AtomCavity.from_cavity(params, SwitchState.ANTI_TC), s_top)
+
+
 def new_posterior(config: Config, backend: str) -> Posterior:
     """Return a fresh posterior for one shot, on ``backend`` (``"numpy"`` or ``"numba"``)."""
     est = config.estimator
     return Posterior(config.atoms.n_atoms, estimator_detector(config), backend=backend,
-                     prune_nats=est.prune_nats, outlier_rho=est.outlier_rho)
+                     prune_nats=est.prune_nats, outlier_rho=est.outlier_rho,
+                     efficiency=dead_time_efficiency(config))
 
 
 def new_policy(config: Config) -> Policy:

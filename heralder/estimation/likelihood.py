@@ -9,6 +9,9 @@ mean while η(1 + p_ap) ≤ 0.8 and uses the exact compound law above that. Ever
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 import numpy as np
 from scipy.special import gammaln, xlog1py, xlogy
 
@@ -155,6 +158,11 @@ class CountModel:
     ----------
     detector
         The detector model (efficiency, dark counts, dead time, afterpulsing, ε, leak r²).
+    efficiency
+        η_i(S) as a function of (S, pulse); default: the bad-cavity cascade's closed form
+        (:func:`~heralder.estimation.efficiency.effective_efficiency`). Where the cascade does
+        not hold, the exact dynamics' :class:`~heralder.estimation.exact_efficiency.
+        ExactEfficiency`.
 
     Attributes
     ----------
@@ -164,8 +172,10 @@ class CountModel:
         Whether the exact afterpulse compound law is used (η(1 + p_ap) > 0.8).
     """
 
-    def __init__(self, detector: DetectorModel) -> None:
+    def __init__(self, detector: DetectorModel,
+                 efficiency: Callable[[np.ndarray, int], np.ndarray] | None = None) -> None:
         self.detector = detector
+        self.efficiency = efficiency or partial(effective_efficiency, detector)
         p_ap = detector.afterpulse_prob
         self.dark_mean = detector.dark_counts_per_gate * (1.0 + p_ap)
         eta_prime = detector.eta * (1.0 - detector.scatter_eps)
@@ -197,7 +207,7 @@ class CountModel:
         if table is None or table.size <= s_max:
             size = max(s_max + 1, 2 * (0 if table is None else table.size), 64)
             S = np.arange(size)
-            table = effective_efficiency(self.detector, S, pulse) * self._fold
+            table = self.efficiency(S, pulse) * self._fold
             self._eta_tables[kind] = table
         return table
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import math
 import numbers
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -108,6 +109,9 @@ class Posterior:
         Drop values of S this far below the maximum log-posterior (≥ 30).
     outlier_rho
         Weight of the S-independent outlier component, in [0, 1).
+    efficiency
+        η_i(S) of the count likelihood as a function of (S, pulse) (see
+        :class:`~heralder.estimation.likelihood.CountModel`); ``None``: the cascade's.
 
     Examples
     --------
@@ -117,7 +121,8 @@ class Posterior:
     """
 
     def __init__(self, N: int, detector: DetectorModel, *, backend: str = "auto",
-                 prune_nats: float = 50.0, outlier_rho: float = 1e-9) -> None:
+                 prune_nats: float = 50.0, outlier_rho: float = 1e-9,
+                 efficiency: Callable[[np.ndarray, int], np.ndarray] | None = None) -> None:
         if not isinstance(detector, DetectorModel):
             raise ValueError(f"detector must be a DetectorModel, got {type(detector).__name__}")
         if not (math.isfinite(prune_nats) and prune_nats >= MIN_PRUNE_NATS):
@@ -131,7 +136,7 @@ class Posterior:
         self.prune_nats = float(prune_nats)
         self.outlier_rho = float(outlier_rho)
         self.jump_mode = detector.jump_eps > 0.0
-        self.model = CountModel(detector)
+        self.model = CountModel(detector, efficiency)
         if self.jump_mode:  # contiguous, both parities, with the ±2 margin of notes R6
             lo, hi = max(int(S[0]) - 2, 0), min(int(S[-1]) + 2, self.N)
             full = np.arange(lo, hi + 1, dtype=np.int64)

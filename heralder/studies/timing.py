@@ -5,8 +5,11 @@ atom–cavity dynamics (``dynamics = "exact"``) or from the bad-cavity cascade (
 model the arrival-time likelihood assumes). Three estimators read the same detection record,
 each stopping at max p ≥ ``pmax_threshold``:
 
-* ``counts``: the count likelihood (photon numbers are exact in every regime; its dead-time
-  correction still assumes the cascade's rates);
+* ``counts``: the count likelihood (photon numbers are exact in every regime), with the
+  engine's dead-time efficiency: the cascade's where it holds, the exact dynamics' where it does
+  not (``[estimator] dead_time_model = "auto"``);
+* ``counts_cascade``: the same with the cascade's dead-time efficiency everywhere (the count
+  estimator before that choice existed);
 * ``times``: the cascade arrival-time likelihood (:meth:`Posterior.update_times`);
 * ``remedy``: what the engine does, :func:`heralder.control.estimator_setup.arrival_times_used`
   with arrival times requested: the times where the cascade holds at every plausible S
@@ -24,9 +27,10 @@ Columns of a record: ``<estimator>_{wrong,error,switches,capped}`` (herald ≠ t
 true S, pulses − 1, stopped by the cap), ``remedy_uses_times``, ``true_s``, ``pulses`` (fired),
 ``photons`` (emitted into the cavity), ``deadtime_loss`` (measured on the shot's true emission
 times: the fraction of the photons kept by η that a non-paralysable dead time removes; dark
-counts, 0.02 per gate, are left out), ``deadtime_loss_model`` (what the counts likelihood's
-cascade model predicts for the same pulses), ``x_typ`` and ``y_max`` (x at the typical S and y
-at the largest plausible S of the cavity).
+counts, 0.02 per gate, are left out), ``deadtime_loss_model`` (what the cascade model predicts
+for the same pulses), ``deadtime_loss_exact`` (what the exact dynamics' efficiency predicts for
+them), ``x_typ`` and ``y_max`` (x at the typical S and y at the largest plausible S of the
+cavity).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from __future__ import annotations
 import importlib
 import math
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal
 
 import numpy as np
@@ -44,11 +49,13 @@ from heralder.config import (
     EstimatorConfig,
     LabConfig,
     PolicyConfig,
+    updated_config,
 )
 from heralder.control.clock import SimClock
 from heralder.control.estimator_setup import (
     arrival_times_used,
     cascade_validity,
+    dead_time_efficiency,
     new_policy,
     new_posterior,
 )
@@ -149,9 +156,11 @@ def typical_x(atoms: AtomsConfig) -> float:
                for state in (SwitchState.TC, SwitchState.ANTI_TC))
 
 
-def _model_loss(config: Config, blocks: list[Any]) -> float:
-    """Return the dead-time loss the cascade model predicts for the fired pulses."""
+def _model_loss(config: Config, blocks: list[Any], efficiency: Any = None) -> float:
+    """Return the dead-time loss ``efficiency`` (default: the cascade's closed form) predicts
+    for the fired pulses."""
     detector = config.detector
+    efficiency = efficiency or partial(effective_efficiency, detector)
     index = np.concatenate([b.first_index + np.arange(len(b)) for b in blocks])
     spins = np.concatenate([b.s_before for b in blocks])
     emitted = np.concatenate([b.emitted for b in blocks]).astype(float)
@@ -159,7 +168,7 @@ def _model_loss(config: Config, blocks: list[Any]) -> float:
     # η_i(S) depends on the pulse only through "first pulse" and the polarisation's Γ.
     for group in (index == 0, (index > 0) & (index % 2 == 0), index % 2 == 1):
         if group.any():
-            eta_i[group] = effective_efficiency(detector, spins[group], int(index[group][0]))
+            eta_i[group] = efficiency(spins[group], int(index[group][0]))
     eta = detector.eta * (1.0 - detector.scatter_eps)
     return float(1.0 - (eta_i @ emitted) / (eta * emitted.sum())) if emitted.sum() else 0.0
 
@@ -222,7 +231,10 @@ def timing_trial(params: TimingParams, rng: np.random.Generator) -> Record:
     lab = lab_module.VirtualLab(config.atoms, config.detector, SimClock(),
                                 int(rng.integers(2**63)), lab=config.lab, times=True)
     lab.atoms = recorder = _RecordingAtoms(lab.atoms)
-    posteriors = {name: new_posterior(config, params.backend) for name in ("counts", "times")}
+    cascade_config = updated_config(config, {"estimator.dead_time_model": "cascade"})
+    posteriors = {"counts": new_posterior(config, params.backend),
+                  "counts_cascade": new_posterior(cascade_config, params.backend),
+                  "times": new_posterior(config, params.backend)}
     policies = {(name, "pmax"): new_policy(config) for name in posteriors}
     record: Record = {}
 
@@ -248,6 +260,8 @@ def timing_trial(params: TimingParams, rng: np.random.Generator) -> Record:
                                              detector.gate_s, detector.eta, detector.dead_time_s,
                                              rng, detector_sim.apply_dead_time)
     record["deadtime_loss_model"] = _model_loss(config, blocks)
+    exact = dead_time_efficiency(updated_config(config, {"estimator.dead_time_model": "exact"}))
+    record["deadtime_loss_exact"] = _model_loss(config, blocks, exact)
     record["x_typ"] = typical_x(config.atoms)
     record["y_max"] = cascade_validity(config.atoms)[0]
     return record

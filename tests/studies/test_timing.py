@@ -42,7 +42,7 @@ n_atoms = [100]
 dynamics = ["exact", "cascade"]
 """
 
-ESTIMATOR_COLUMNS = {f"{e}_{m}" for e in ("counts", "times", "remedy")
+ESTIMATOR_COLUMNS = {f"{e}_{m}" for e in ("counts", "counts_cascade", "times", "remedy")
                      for m in ("wrong", "error", "switches", "capped")}
 
 
@@ -54,8 +54,8 @@ def test_the_kind_runs_a_tiny_grid_and_reports(write_sweep, tmp_path, records, c
     frame = records(out)
     assert len(frame) == 4
     assert ESTIMATOR_COLUMNS | {"remedy_uses_times", "true_s", "pulses", "photons",
-                                "deadtime_loss", "deadtime_loss_model", "x_typ",
-                                "y_max"} <= set(frame.columns)
+                                "deadtime_loss", "deadtime_loss_model",
+                                "deadtime_loss_exact", "x_typ", "y_max"} <= set(frame.columns)
     # outside the cascade's validity the remedy is the counts estimator on the same record
     assert not frame["remedy_uses_times"].any()
     for metric in ("wrong", "error", "switches", "capped"):
@@ -155,6 +155,23 @@ def test_exact_data_at_large_x_mislead_the_cascade_likelihood_not_the_counts():
     assert all(r["times_error"] <= 0 for r in records)
     assert np.mean([r["deadtime_loss"] for r in records]) < np.mean(
         [r["deadtime_loss_model"] for r in records])
+
+
+def test_exact_dead_time_efficiency_heralds_right_where_the_cascade_correction_fails():
+    # x = 2 and a 5 µs dead time: exact dynamics lose about half the photons the cascade's
+    # correction predicts, so counts with it herald S high (the estimator before the exact table)
+    params = TimingParams(n_atoms=30, x=2.0, eta=0.7, dead_time_s=5e-6, cap=60)
+    rngs = np.random.SeedSequence(11).spawn(10)
+    records = [timing_trial(params, np.random.default_rng(seed)) for seed in rngs]
+    exact_wrong = sum(r["counts_wrong"] for r in records)
+    cascade_wrong = sum(r["counts_cascade_wrong"] for r in records)
+    assert exact_wrong <= 1 and cascade_wrong >= exact_wrong + 3
+    assert all(r["counts_cascade_error"] >= 0 for r in records)
+    # the exact model predicts the measured loss; the cascade's is about twice it
+    measured = np.array([r["deadtime_loss"] for r in records])
+    assert np.mean(measured) == pytest.approx(np.mean([r["deadtime_loss_exact"]
+                                                       for r in records]), rel=0.1)
+    assert np.mean([r["deadtime_loss_model"] for r in records]) > 1.5 * np.mean(measured)
 
 
 def test_the_study_grid_and_the_example_sweep():

@@ -1,0 +1,136 @@
+"""The exact dynamics' dead-time efficiency: cascade limit, Monte Carlo, interpolation, wiring."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from heralder.config import config_from_dict
+from heralder.control.estimator_setup import dead_time_efficiency, new_posterior
+from heralder.estimation.detector import DetectorModel
+from heralder.estimation.efficiency import effective_efficiency
+from heralder.estimation.exact_efficiency import (
+    ExactEfficiency,
+    registered_fraction,
+    spin_nodes,
+)
+from heralder.physics.exact_dynamics import AtomCavity, pulse_start
+from heralder.simulators.exact_sampler import ExactSampler
+
+# x = √S λ/(κ/2) = 2 at S = 32 (the timing study's worst cavity at N = 1000)
+STRONG = AtomCavity(2.0 * 3.5e4 / (2.0 * math.sqrt(32.0)), 3.5e4)
+
+
+def _cascade(model: AtomCavity, eta: float, dead_time_s: float, S: int, pulse: int) -> float:
+    gamma = model.gamma_per_s
+    det = DetectorModel(eta=eta, dead_time_s=dead_time_s, gamma_tc_per_s=gamma,
+                        gamma_antitc_per_s=gamma)
+    return float(effective_efficiency(det, np.array([S]), pulse)[0])
+
+
+def _expected_registered(times_s: np.ndarray, eta: float, dead_time_s: float) -> float:
+    """Return E[registered] of one emission record for a non-paralysable detector: photon i is
+    registered with probability η(1 − Σ p_j over the photons j within τ before it), since at
+    most one of those can have been registered (each would have killed the detector for the
+    others)."""
+    p = np.zeros(times_s.size)
+    lo, window = 0, 0.0
+    for i, t in enumerate(times_s):
+        while times_s[lo] <= t - dead_time_s:
+            window -= p[lo]
+            lo += 1
+        p[i] = eta * (1.0 - window)
+        window += p[i]
+    return float(p.sum())
+
+
+def test_without_dead_time_or_with_one_photon_every_photon_counts_at_eta():
+    assert registered_fraction(STRONG, 5, 1, 0.4, 0.0) == 0.4
+    assert registered_fraction(STRONG, 1, 0, 0.4, 1e-3) == 0.4  # the detector starts alive
+    assert registered_fraction(STRONG, 5, 1, 0.0, 1e-6) == 0.0
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    ({"eta_prime": 1.5}, "eta_prime"), ({"dead_time_s": -1e-9}, "dead_time_s"),
+    ({"dead_time_s": math.nan}, "dead_time_s"), ({"cutoff_tol": 0.0}, "cutoff_tol"),
+    ({"S": -1}, "S"), ({"S": 2.5}, "S"), ({"pulse": -1}, "pulse"),
+])
+def test_bad_input_names_the_argument(kwargs, name):
+    args = {"model": STRONG, "S": 4, "pulse": 1, "eta_prime": 0.5, "dead_time_s": 1e-7,
+            **kwargs}
+    with pytest.raises(ValueError, match=name):
+        registered_fraction(**args)
+
+
+@pytest.mark.parametrize("pulse", [0, 1])
+def test_bad_cavity_limit_is_the_cascade_closed_form(pulse):
+    # y = λ√(S(S+1))/(κ/2) = 0.2 at S = 3; Γτ = 0.03 loses 7-11 % of the photons
+    S, kappa, eta = 3, 1e6, 0.5
+    model = AtomCavity(0.2 * kappa / (2.0 * math.sqrt(S * (S + 1))), kappa)
+    tau = 0.03 / model.gamma_per_s
+    exact = registered_fraction(model, S, pulse, eta, tau)
+    cascade = _cascade(model, eta, tau, S, pulse)
+    assert 1.0 - cascade / eta > 0.07
+    assert exact == pytest.approx(cascade, rel=5e-4)
+
+
+def test_agrees_with_monte_carlo_of_the_exact_sampler_and_not_with_the_cascade():
+    S, eta, tau, n = 10, 0.5, 1e-6, 400
+    sampler = ExactSampler(STRONG, STRONG)
+    rng = np.random.default_rng(7)
+    for pulse in (0, 1):
+        state, m = pulse_start(S, pulse)
+        k = S if pulse == 0 else 2 * S
+        per_shot = np.array([_expected_registered(sampler.sample(S, m, state, rng).times_s,
+                                                  eta, tau) / k for _ in range(n)])
+        mean, se = per_shot.mean(), per_shot.std(ddof=1) / math.sqrt(n)
+        assert abs(registered_fraction(STRONG, S, pulse, eta, tau) - mean) < 4 * se
+        assert abs(_cascade(STRONG, eta, tau, S, pulse) - mean) > 5 * se  # cascade is off
+
+
+def test_expected_registered_helper_matches_a_simulated_detector():
+    from heralder.simulators.detector_sim import apply_dead_time
+
+    rng = np.random.default_rng(3)
+    times = np.sort(rng.uniform(0.0, 5.0, 40))
+    draws = [apply_dead_time(times[rng.random(times.size) < 0.6], 0.3).size
+             for _ in range(20000)]
+    assert np.mean(draws) == pytest.approx(_expected_registered(times, 0.6, 0.3), abs=0.03)
+
+
+def test_table_interpolates_between_nodes_and_holds_the_ratio_outside():
+    eta, tau = 0.5, 1e-6
+    gamma = STRONG.gamma_per_s
+    det = DetectorModel(eta=eta, dead_time_s=tau, gamma_tc_per_s=gamma,
+                        gamma_antitc_per_s=gamma)
+    table = ExactEfficiency(det, STRONG, STRONG, s_top=16)
+    S = np.array([0, 1, 2, 6, 12, 16, 24])
+    for pulse in (0, 1, 2):
+        values = table(S, pulse)
+        assert values[0] == eta and (values[1] == eta or pulse > 0)
+        for s, value in zip(S[2:6], values[2:6], strict=True):
+            direct = registered_fraction(STRONG, int(s), pulse, eta, tau)
+            assert abs(value - direct) / direct < 1.0 / (20 * s)  # far inside 1/(4S)
+        nodes, ratio = table.ratios(pulse)
+        assert list(nodes) == list(spin_nodes(16)) == [2, 4, 8, 16]
+        cascade = effective_efficiency(det, S[-1:], pulse)
+        assert values[-1] == pytest.approx(eta * (1 - ratio[-1] * (1 - cascade[0] / eta)))
+        assert np.all((ratio > 0.2) & (ratio < 1.0))  # exact dynamics lose less
+
+
+def test_the_engine_uses_the_exact_table_only_where_the_cascade_is_invalid():
+    base = {"atoms": {"n_atoms": 100, "preset": "paper"},
+            "detector": {"eta": 0.5, "dead_time_s": 22e-9}}
+    paper = config_from_dict(base)  # y ≈ 3 at the largest likely S: invalid
+    assert isinstance(dead_time_efficiency(paper), ExactEfficiency)
+    valid = config_from_dict({**base, "atoms": {"n_atoms": 100, "preset": "bad-cavity"}})
+    assert dead_time_efficiency(valid) is None
+    forced = config_from_dict({**base, "estimator": {"dead_time_model": "cascade"}})
+    assert dead_time_efficiency(forced) is None
+    no_dead = config_from_dict({**base, "detector": {"eta": 0.5}})
+    assert dead_time_efficiency(no_dead) is None
+    post = new_posterior(paper, "numpy")
+    table = post.model.eta_table(1, 40)
+    assert np.allclose(table[:41], dead_time_efficiency(paper)(np.arange(41), 1))
