@@ -100,6 +100,18 @@ def test_expected_registered_helper_matches_a_simulated_detector():
     assert np.mean(draws) == pytest.approx(_expected_registered(times, 0.6, 0.3), abs=0.03)
 
 
+def test_compiled_dead_window_equals_the_numpy_reference(monkeypatch):
+    import heralder.estimation.exact_efficiency as module
+
+    assert module._DEAD_WINDOW is module._compiled_dead_window  # numba is in the test extra
+    paper = AtomCavity(2 * math.pi * 5.893e3, 2 * math.pi * 0.2e6)  # several Taylor stages
+    cases = [(STRONG, 8, 1, 1e-6), (paper, 12, 0, 22e-9), (paper, 12, 2, 22e-9)]
+    compiled = [registered_fraction(m, s, p, 0.6, tau) for m, s, p, tau in cases]
+    monkeypatch.setattr(module, "_DEAD_WINDOW", module._dead_window_numpy)
+    reference = [registered_fraction(m, s, p, 0.6, tau) for m, s, p, tau in cases]
+    assert np.allclose(compiled, reference, rtol=1e-12, atol=0)
+
+
 def test_table_interpolates_between_nodes_and_holds_the_ratio_outside():
     eta, tau = 0.5, 1e-6
     gamma = STRONG.gamma_per_s
