@@ -148,8 +148,9 @@ def log_likelihood_times(times_s: np.ndarray, gate_s: float, S: np.ndarray, puls
     detector
         Supplies η' = η(1 − ε), the dark rate, the dead time and Γ.
     backend
-        ``"numba"`` uses the compiled kernel when installed (on two cores when there are, see
-        split.py), else numpy.
+        ``"numba"`` uses the compiled kernel when installed (candidates in groups of
+        consecutive S, give them sorted; on two cores when there are, see split.py), else
+        numpy.
     exact
         False lets the compiled kernel drop paths below 1e-13 of the filtered mass (held to
         the posterior, not to each log L; see _arrival_kernels). The numpy path is always exact.
@@ -176,6 +177,6 @@ def log_likelihood_times(times_s: np.ndarray, gate_s: float, S: np.ndarray, puls
                                                 1 if pulse == 0 else 2, gamma, eta,
                                                 dark_rate_hz, detector.dead_time_s, tols)
 
-        return split_candidates(kernel, S)
+        return split_candidates(kernel, S, kernels.GROUP)
     return np.array([log_likelihood_times_one(times_s, gate_s, int(s), pulse, gamma, eta,
                                               dark_rate_hz, detector.dead_time_s) for s in S])

@@ -1,10 +1,12 @@
 """Run a compiled per-candidate kernel on two cores: half the candidates on a helper thread.
 
 The kernels are compiled with ``nogil=True``, so the calling thread and one helper thread run
-them at the same time. Each half is an independent kernel call with its own work buffers, so
-the split changes no result. A process limited to one thread (``OMP_NUM_THREADS=1``, as Dask
-sets for its single-threaded worker processes) does not split. One helper thread per process,
-created on first use and forgotten in a forked child (whose copy of it would never run).
+them at the same time. A kernel that works on groups of consecutive candidates (the arrival-time
+kernel's lanes) is cut at a group boundary, so each half is an independent kernel call on the
+same groups, with its own work buffers, and the split changes no result. A process limited to
+one thread (``OMP_NUM_THREADS=1``, as Dask sets for its single-threaded worker processes) does
+not split. One helper thread per process, created on first use and forgotten in a forked child
+(whose copy of it would never run).
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ import numpy as np
 
 __all__ = ["MIN_SPLIT", "split_candidates"]
 
-#: Fewest candidates worth splitting (the hand-over costs ~20–50 µs).
-MIN_SPLIT = 4
+#: Fewest groups worth splitting (the hand-over costs ~20–50 µs).
+MIN_SPLIT = 2
 
 _lock = threading.Lock()
 _helper: ThreadPoolExecutor | None = None
@@ -52,21 +54,25 @@ def _get_helper() -> ThreadPoolExecutor:
         return _helper
 
 
-def split_candidates(kernel: Callable[[np.ndarray], np.ndarray], S: np.ndarray) -> np.ndarray:
-    """Return ``kernel(S)``, computing every other candidate on the helper thread.
+def split_candidates(kernel: Callable[[np.ndarray], np.ndarray], S: np.ndarray,
+                     group: int = 1) -> np.ndarray:
+    """Return ``kernel(S)``, computing the upper half of the candidates on the helper thread.
 
-    Interleaving balances the halves (a candidate's cost grows with S). Runs on the calling
-    thread alone with one core or fewer than ``MIN_SPLIT`` candidates, and takes the helper's
-    half back when the helper has not started on it by the time the first half is done.
+    The cut falls on a multiple of ``group`` (the kernel's groups of consecutive candidates),
+    with the calling thread taking the extra group of an odd count. Runs on the calling thread
+    alone with one core or fewer than ``MIN_SPLIT`` groups, and takes the helper's half back
+    when the helper has not started on it by the time the first half is done.
     """
-    if S.size < MIN_SPLIT or _cores() < 2:
+    groups = -(-S.size // group)
+    if groups < MIN_SPLIT or _cores() < 2:
         return kernel(S)
-    future = _get_helper().submit(kernel, S[1::2])
+    cut = -(-groups // 2) * group
+    future = _get_helper().submit(kernel, S[cut:])
     out = np.empty(S.size)
     try:
-        out[0::2] = kernel(S[0::2])
+        out[:cut] = kernel(S[:cut])
     finally:
         # On a busy machine the helper may not have started yet: then do its half here rather
         # than wait for a core.
-        out[1::2] = kernel(S[1::2]) if future.cancel() else future.result()
+        out[cut:] = kernel(S[cut:]) if future.cancel() else future.result()
     return out
