@@ -127,7 +127,7 @@ def _profile_results(model: AtomCavity, quick: bool) -> list[BenchResult]:
         target = S == S_BENCH
         results.append(BenchResult(
             f"deterministic profile S={S}, 1e3 points, paper", wall, "s",
-            target="<= 1 s" if target else None, ok=(wall <= 1.0) if target else None,
+            target="<= 1 s" if target else "", ok=(wall <= 1.0) if target else None,
             baseline=base_wall, ratio=compare(wall, base_wall),
             details={"cpu_s": cpu, "baseline_cpu_s": base_cpu, "x": model.x(S),
                      "compiled": _kernels() is not None,

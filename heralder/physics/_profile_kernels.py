@@ -31,13 +31,11 @@ import numpy as np
 __all__ = ["propagate_blocks"]
 
 _SUBSTEP_NORM = 10.0  # ‖hL‖ bound per Taylor sub-step: terms grow at most 10¹⁰/10! ≈ 3e3
-# Reassociation and fused multiply-adds let LLVM vectorise the inner loop (last digits move).
-_FAST = {"reassoc", "contract", "nsz", "arcp"}
 _GROW = 2  # fewest photon levels added to a block at a time
 _NEAR = 0.01  # a block is widened ahead of need once its top level holds this much of it
 
 
-@numba.njit(cache=True, nogil=True, fastmath=_FAST)
+@numba.njit(cache=True, nogil=True)
 def _apply(src, dst, acc, lo, hi, offsets, dims, active, coef, offp, kappa2, root, scale):
     """Write ``scale · L src`` into ``dst`` and add it to ``acc`` on blocks lo..hi−1.
 
@@ -157,7 +155,7 @@ def _interval(h, y, term, nxt, lo, top, offsets, dims, active, coef, offp, kappa
 
 @numba.njit(cache=True, nogil=True)
 def propagate_blocks(times, offsets, dims, cut, coef, offp, kappa, skip, top_drop, tol,
-                     grow_tol, pops, flux):
+                     grow_tol, edge_limit, pops, flux):
     """Fill ``pops[j, i]`` = Tr ρ_j(t_i) and ``flux[i]`` = 2κ⟨a†a⟩(t_i).
 
     Parameters
@@ -177,6 +175,9 @@ def propagate_blocks(times, offsets, dims, cut, coef, offp, kappa, skip, top_dro
     grow_tol
         Population of a block's highest active level above which it gets more levels
         (0: every block integrates all d_j levels).
+    edge_limit
+        Edge population at which the storage is too small: the solve stops there (the caller
+        retries with more levels).
 
     Returns
     -------
@@ -223,6 +224,8 @@ def propagate_blocks(times, offsets, dims, cut, coef, offp, kappa, skip, top_dro
             pops[j, i] = pop
             if cut[j] and active[j] == d:
                 edge = max(edge, abs(y[first + (d - 1) * (d + 3)].real))
+                if edge > edge_limit:
+                    return edge, active.max(), matvecs
             if new_lo < 0 and pop > skip:
                 new_lo = j
             if pop > top_drop:

@@ -55,6 +55,7 @@ _SKIP_POPULATION = 1e-14  # a block below this population leaves the window at i
 _TOP_POPULATION = 1e-20  # ... and at its top (it is refilled from below when it matters)
 _GROW_PER_CUTOFF_TOL = 1e-3  # a block gets more photon levels above this top-level population
 _FIRST_STORAGE = 32  # photon levels stored per block on the first try (S = 100, paper: enough)
+_MAX_FULL_STORAGE = 2**20  # elements of a state buffer (16 MB) up to which a retry stores all
 
 
 @dataclass(frozen=True)
@@ -243,17 +244,20 @@ def _solve(model: AtomCavity, S: int, q0: int, state: SwitchState, times_s: np.n
     Compiled (:mod:`heralder.physics._profile_kernels`) when numba is installed, else scipy
     (:mod:`heralder.physics._profile_scipy`). With ``cutoff=None`` the compiled path lets each
     block use only the photon levels its population needs (a level is added once the highest
-    one holds more than 10⁻³ ``cutoff_tol``), in storage of ``_FIRST_STORAGE`` levels that
-    doubles while a block that filled it holds more than ``cutoff_tol`` in its top level.
+    one holds more than 10⁻³ ``cutoff_tol``), in storage of ``_FIRST_STORAGE`` levels. If a
+    block fills them and holds more than ``cutoff_tol`` in its top level, the solve is redone
+    with every level stored when that takes at most ``_MAX_FULL_STORAGE`` elements (S ≲ 140
+    for a first pulse), else with twice the levels.
     """
     blocks = _blocks(model, S, q0, state)
     kernels = _kernels()
     if kernels is None:
         return _profile_scipy.solve(blocks, model.kappa_rad_s, times_s, cutoff, cutoff_tol)
     k = q0 + S
+    full = k + 1 - np.arange(k + 1)
     levels = cutoff + 1 if cutoff is not None else _FIRST_STORAGE
     while True:
-        dims = np.minimum(k + 1 - np.arange(k + 1), levels)
+        dims = np.minimum(full, levels)
         offsets = np.concatenate(([0], np.cumsum((dims + 2) ** 2)))
         coef = np.zeros((k + 1, dims.max()), np.complex128)
         offp = np.zeros((k + 1, dims.max() + 1))
@@ -262,15 +266,17 @@ def _solve(model: AtomCavity, S: int, q0: int, state: SwitchState, times_s: np.n
             offp[j, 1:dims[j]] = off[:dims[j] - 1]
         pops = np.zeros((k + 1, times_s.size))
         flux = np.zeros(times_s.size)
-        cut = dims < k + 1 - np.arange(k + 1)
+        cut = dims < full
         tol = ATOL_PER_CUTOFF_TOL * cutoff_tol
+        adaptive = cutoff is None
         edge, used, _ = kernels.propagate_blocks(
             times_s, offsets, dims, cut, coef, offp, model.kappa_rad_s, _SKIP_POPULATION,
-            _TOP_POPULATION, tol, 0.0 if cutoff is not None else _GROW_PER_CUTOFF_TOL * cutoff_tol,
-            pops, flux)
+            _TOP_POPULATION, tol, _GROW_PER_CUTOFF_TOL * cutoff_tol if adaptive else 0.0,
+            cutoff_tol if adaptive else math.inf, pops, flux)
         if cutoff is not None or not cut.any() or edge <= cutoff_tol:
             return pops, flux, int(used) - 1
-        levels *= 2
+        small = int(np.sum((full + 2) ** 2)) <= _MAX_FULL_STORAGE
+        levels = k + 1 if small else 2 * levels
 
 
 def _check_times(times_s: object) -> np.ndarray:

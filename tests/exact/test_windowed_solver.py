@@ -7,8 +7,14 @@ import numpy as np
 import pytest
 
 from heralder.control.records import SwitchState
-from heralder.physics import _profile_scipy
-from heralder.physics.exact_dynamics import _blocks, _kernels, _solve, emission_moments
+from heralder.physics import _profile_scipy, exact_dynamics
+from heralder.physics.exact_dynamics import (
+    _blocks,
+    _kernels,
+    _solve,
+    emission_moments,
+    emission_profile,
+)
 
 ATOL = 1e-12
 
@@ -58,3 +64,16 @@ def test_compiled_matches_scipy(S, x, model_at_x):
     assert np.abs(flux - ref_flux).max() <= 1e-7 * ref_flux.max()
     assert np.abs(pops - ref_pops).max() <= 1e-7
     np.testing.assert_allclose(pops.sum(axis=0), 1.0, atol=1e-9)
+
+
+def test_profile_without_numba_uses_scipy(model_at_x, monkeypatch):
+    """Without numba the profile runs on scipy and gives the compiled path's answer."""
+    model = model_at_x(6, 1.0)
+    grid = _grid(model, 6)
+    compiled = emission_profile(model, 6, grid, state=SwitchState.ANTI_TC, m_start=-6)
+    monkeypatch.setattr(exact_dynamics, "_kernels", lambda: None)
+    reference = emission_profile(model, 6, grid, state=SwitchState.ANTI_TC, m_start=-6)
+    assert reference.n_photons == compiled.n_photons == 12
+    np.testing.assert_allclose(compiled.flux_hz, reference.flux_hz,
+                               atol=1e-7 * reference.flux_hz.max())
+    np.testing.assert_allclose(compiled.photon_cdf, reference.photon_cdf, atol=1e-7)
