@@ -160,13 +160,16 @@ def _write_png(rows: list[dict[str, Any]], path: Path, title: str) -> None:
         for dynamics, (style, marker) in _STYLES.items():
             mine = sorted((r for r in sel if r["estimator"] == "counts"
                            and r["dynamics"] == dynamics), key=lambda r: r["x_typ"])
-            loss_ax.errorbar([r["x_typ"] for r in mine], [r["loss_ratio"] for r in mine],
-                             yerr=[np.nan_to_num(r["se_loss_ratio"]) for r in mine],
-                             linestyle=style if dynamics == "exact" else "none", marker=marker,
-                             capsize=2, color="C1", label=f"{dynamics} data")
+            for key, colour, model in (("loss_ratio", "C1", "cascade"),
+                                       ("exact_loss_ratio", "C0", "exact")):
+                loss_ax.errorbar([r["x_typ"] for r in mine], [r[key] for r in mine],
+                                 yerr=[np.nan_to_num(r[f"se_{key}"]) for r in mine],
+                                 linestyle=style if dynamics == "exact" else "none",
+                                 marker=marker, capsize=2, color=colour,
+                                 label=f"{dynamics} data / {model} model")
         loss_ax.axhline(1.0, color="k", linewidth=0.8)
         for ax, label in zip(line, ("P(wrong herald)", "mean switches",
-                                    "dead-time loss: measured / cascade model"), strict=True):
+                                    "dead-time loss: measured / model"), strict=True):
             ax.set_xscale("log")
             ax.xaxis.set_major_locator(FixedLocator(_X_TICKS))
             ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
