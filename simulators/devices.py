@@ -54,6 +54,20 @@ __all__ = [
 
 _ONE_VALID = np.ones(1, bool)  # shared by the blocks of single gates, so read-only
 _ONE_VALID.flags.writeable = False
+_ONE_COUNT: dict[int, np.ndarray] = {}  # count -> its read-only block array (a lookup per gate)
+_ONE_COUNT_MAX = 1 << 14  # counts cached (memory stays bounded whatever N is)
+
+
+def _one_count(count: int) -> np.ndarray:
+    """Return the read-only ``counts`` array of a single gate with ``count`` clicks (shared for
+    counts below ``_ONE_COUNT_MAX``: a lookup costs a fraction of a new array)."""
+    counts = _ONE_COUNT.get(count)
+    if counts is None:
+        counts = np.array((count,), np.int64)
+        counts.flags.writeable = False
+        if count < _ONE_COUNT_MAX:
+            _ONE_COUNT[count] = counts
+    return counts
 
 
 def _check_timeout(timeout_s: float) -> float:
@@ -199,8 +213,7 @@ class VirtualCounter(_VirtualDevice):
             self._remaining = remaining - 1
             self._next_gate = first + 1
             pulse = self._last = self.lab.fire_pulse()
-            return CountBlock(np.array((pulse.count,), np.int64), _ONE_VALID, first,
-                              self.lab.clock.now())
+            return CountBlock(_one_count(pulse.count), _ONE_VALID, first, self.lab.clock.now())
         n = min(remaining, self._gates_per_read)
         self._remaining -= n
         self._next_gate += n
