@@ -14,7 +14,8 @@ import scipy.sparse as sp
 from scipy.integrate import solve_ivp
 from threadpoolctl import threadpool_limits
 
-__all__ = ["ATOL_PER_CUTOFF_TOL", "Blocks", "Liouvillian", "integrate", "liouvillian", "solve"]
+__all__ = ["ATOL_PER_CUTOFF_TOL", "SKIP_POPULATION", "Blocks", "Liouvillian", "integrate",
+           "liouvillian", "solve"]
 
 Blocks = list[tuple[np.ndarray, np.ndarray]]  # (diag, off) of H_eff per block j, as returned
 # by exact_dynamics.manifold_hamiltonian for manifold q₀ − j
@@ -25,7 +26,7 @@ _RTOL = 1e-8
 # cutoff needlessly. DOP853's error there is ~1e3 atol (S = 50, x = 0.3, cutoff 16: edge 1.5e-9
 # at atol 1e-12, 1.6e-11 at 1e-14, true < 1e-12); S = 100 (paper) costs the same at 1e-14.
 ATOL_PER_CUTOFF_TOL = 1e-4
-_SKIP_POPULATION = 1e-14  # a block below this population is left out of the next chunk
+SKIP_POPULATION = 1e-14  # a block below this population is left out of the next chunk
 _CHUNK = 4  # grid intervals per windowed explicit solve (~2.5 photons at S = 100, paper)
 _AHEAD = 15  # empty blocks kept past the last live one: P(≥ 15 jumps in a chunk) ≲ 1e-15
 _FIRST_CUTOFF = 8  # cavity photons kept on the first try of the adaptive cutoff
@@ -113,7 +114,7 @@ def integrate(liou: Liouvillian, times_s: np.ndarray, stiff: bool, atol: float, 
     """Return block populations, flux and the largest edge population on ``times_s``.
 
     An explicit solve advances ``_CHUNK`` grid intervals at a time on the blocks from the first
-    holding population above ``_SKIP_POPULATION`` to ``_AHEAD`` past the last (at most ~23 of the
+    holding population above ``SKIP_POPULATION`` to ``_AHEAD`` past the last (at most ~23 of the
     101 blocks are live at S = 100, paper parameters); BDF solves the whole grid in one go, as
     its restarts are costly (as does DOP853 with ``window=False``). ``times_s[0]`` must be 0.
     """
@@ -130,7 +131,7 @@ def integrate(liou: Liouvillian, times_s: np.ndarray, stiff: bool, atol: float, 
     start = 0
     while start < times_s.size - 1:
         stop = min(start + chunk, times_s.size - 1)
-        live = np.flatnonzero((trace @ y).real > _SKIP_POPULATION)
+        live = np.flatnonzero((trace @ y).real > SKIP_POPULATION)
         lo, hi = (0, n_blocks) if whole else (int(live[0]), min(n_blocks, live[-1] + _AHEAD + 1))
         a, b = int(liou.offsets[lo]), int(liou.offsets[hi])
         sub = liou.matrix[a:b, a:b]

@@ -37,7 +37,7 @@ from threadpoolctl import threadpool_limits
 
 from heralder.control.records import SwitchState
 from heralder.physics import _profile_scipy
-from heralder.physics._profile_scipy import ATOL_PER_CUTOFF_TOL, Blocks
+from heralder.physics._profile_scipy import ATOL_PER_CUTOFF_TOL, SKIP_POPULATION, Blocks
 from heralder.physics.cavity import CavityParameters, bad_cavity_x
 
 __all__ = [
@@ -51,9 +51,8 @@ __all__ = [
     "pulse_start",
 ]
 
-_SKIP_POPULATION = 1e-14  # a block below this population leaves the window at its bottom
-_TOP_POPULATION = 1e-20  # ... and at its top (it is refilled from below when it matters)
-_GROW_PER_CUTOFF_TOL = 1e-3  # a block gets more photon levels above this top-level population
+_TOP_POPULATION = 1e-20  # a block below this leaves the window at its top (refilled from below)
+_GROW_PER_CUTOFF_TOL = 1e-3  # top-level population (per cutoff_tol) that adds levels to a block
 _FIRST_STORAGE = 32  # photon levels stored per block on the first try (S = 100, paper: enough)
 _MAX_FULL_STORAGE = 2**20  # elements of a state buffer (16 MB) up to which a retry stores all
 
@@ -270,7 +269,7 @@ def _solve(model: AtomCavity, S: int, q0: int, state: SwitchState, times_s: np.n
         tol = ATOL_PER_CUTOFF_TOL * cutoff_tol
         adaptive = cutoff is None
         edge, used, _ = kernels.propagate_blocks(
-            times_s, offsets, dims, cut, coef, offp, model.kappa_rad_s, _SKIP_POPULATION,
+            times_s, offsets, dims, cut, coef, offp, model.kappa_rad_s, SKIP_POPULATION,
             _TOP_POPULATION, tol, _GROW_PER_CUTOFF_TOL * cutoff_tol if adaptive else 0.0,
             cutoff_tol if adaptive else math.inf, pops, flux)
         if cutoff is not None or not cut.any() or edge <= cutoff_tol:
