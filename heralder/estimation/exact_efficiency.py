@@ -24,14 +24,21 @@ and this module computes it exactly, with no time grid and no Monte Carlo:
 With τ_d = 0 this registers η'k photons; in the bad-cavity limit it reproduces the cascade's
 exact mean (tests). :class:`ExactEfficiency` tabulates the *loss ratio* exact/cascade at a few
 S nodes and interpolates it (monotone cubic in log S), so the table inherits the closed form's
-exact S dependence and only a smooth correction is interpolated.
+exact S dependence and only a smooth correction is interpolated. Node values are cached in
+memory and in :func:`cache_dir` (JSON per cavity and detector), so only a cavity's first run
+pays the set-up.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import math
+import os
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 from scipy.interpolate import PchipInterpolator
@@ -49,7 +56,10 @@ from heralder.physics.exact_dynamics import (
     pulse_start,
 )
 
-__all__ = ["NODE_TAIL", "ExactEfficiency", "registered_fraction", "spin_nodes"]
+__all__ = ["NODE_TAIL", "ExactEfficiency", "cache_dir", "registered_fraction", "spin_nodes"]
+
+_log = logging.getLogger(__name__)
+_CACHE_VERSION = 1  # bump when the solver's results change
 
 try:  # the compiled dead window (extra ``fast``); the numpy reference below otherwise
     from heralder.estimation._deadtime_kernels import dead_window as _compiled_dead_window
@@ -293,9 +303,39 @@ class ExactEfficiency:
         return np.where(photons_per_pulse(S, pulse) > 1, out, eta_prime)
 
 
+def cache_dir() -> Path:
+    """Return the folder of the node cache: ``$HERALDER_CACHE_DIR``, else the user's cache
+    folder (``$XDG_CACHE_HOME`` or ``~/.cache``) ``/heralder/deadtime``."""
+    root = os.environ.get("HERALDER_CACHE_DIR")
+    if root:
+        return Path(root)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "heralder" / "deadtime"
+
+
 @lru_cache(maxsize=4096)
 def _node_fraction(model: AtomCavity, S: int, first: bool, eta_prime: float,
                    dead_time_s: float) -> float:
     """Return one node's exact registered fraction for a TC pulse from |S,0⟩ (``first``) or
-    from |S,+S⟩, cached per cavity, detector and S."""
-    return registered_fraction(model, S, 0 if first else 2, eta_prime, dead_time_s)
+    from |S,+S⟩, cached per cavity, detector and S in memory and on disk (a run's start then
+    costs nothing after the first run with the same cavity and detector)."""
+    key = repr((_CACHE_VERSION, model.lambda_rad_s, model.kappa_rad_s, model.omega_rad_s,
+                model.omega0_rad_s, first, eta_prime, dead_time_s))
+    path = cache_dir() / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.json"
+    try:
+        table = json.loads(path.read_text())
+        if table.get("key") == key and str(S) in table["fractions"]:
+            return float(table["fractions"][str(S)])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        table = None
+    value = registered_fraction(model, S, 0 if first else 2, eta_prime, dead_time_s)
+    fractions = dict(table["fractions"]) if table else {}
+    fractions[str(S)] = value
+    try:  # best effort: a read-only or full disk only costs the next run its set-up again
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"key": key, "fractions": fractions}))
+        os.replace(tmp, path)
+    except OSError as exc:
+        _log.debug("dead-time node cache not written (%s)", exc)
+    return value

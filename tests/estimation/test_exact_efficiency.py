@@ -132,6 +132,31 @@ def test_table_interpolates_between_nodes_and_holds_the_ratio_outside():
         assert np.all((ratio > 0.2) & (ratio < 1.0))  # exact dynamics lose less
 
 
+def test_node_values_are_cached_on_disk_for_the_next_process(monkeypatch, tmp_path):
+    import heralder.estimation.exact_efficiency as module
+
+    monkeypatch.setenv("HERALDER_CACHE_DIR", str(tmp_path / "cache"))
+    solved = []
+    solve = module.registered_fraction
+    monkeypatch.setattr(module, "registered_fraction",
+                        lambda *args, **kw: solved.append(args[1]) or solve(*args, **kw))
+    gamma = STRONG.gamma_per_s
+    det = DetectorModel(eta=0.5, dead_time_s=1e-6, gamma_tc_per_s=gamma,
+                        gamma_antitc_per_s=gamma)
+    table = ExactEfficiency(det, STRONG, STRONG, s_top=8)
+    module._node_fraction.cache_clear()
+    first = table.ratios(1)[1]
+    assert solved == [2, 4, 8]
+    files = list((tmp_path / "cache").glob("*.json"))
+    assert len(files) == 1  # one file per cavity and detector
+    module._node_fraction.cache_clear()  # a new process: memory empty, disk full
+    assert np.array_equal(table.ratios(1)[1], first) and solved == [2, 4, 8]
+    files[0].write_text("{not json")  # a damaged cache is recomputed, not fatal
+    module._node_fraction.cache_clear()
+    assert np.array_equal(table.ratios(1)[1], first) and solved == [2, 4, 8] * 2
+    module._node_fraction.cache_clear()
+
+
 def test_the_engine_uses_the_exact_table_only_where_the_cascade_is_invalid():
     base = {"atoms": {"n_atoms": 100, "preset": "paper"},
             "detector": {"eta": 0.5, "dead_time_s": 22e-9}}
