@@ -210,7 +210,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument("--exact-spins", type=int, nargs="+", default=None, metavar="S",
                         help="spin lengths of the exact-vs-cascade panel (default 10 and 100, "
-                        "10 with --quick; S = 100 takes about two minutes)")
+                        "10 with --quick; S = 100 takes about half a minute of CPU)")
 
 
 def run(args: argparse.Namespace) -> int:
