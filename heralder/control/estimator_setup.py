@@ -17,14 +17,16 @@ cavity and detector) where it does not.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
+from functools import lru_cache
 
 import numpy as np
 
 from heralder.config import Config
 from heralder.control.records import SwitchState
 from heralder.estimation import DetectorModel, Policy, Posterior, make_policy
-from heralder.estimation.exact_efficiency import NODE_TAIL, ExactEfficiency
+from heralder.estimation.exact_efficiency import NODE_S_MAX, NODE_TAIL, ExactEfficiency
 from heralder.physics.cavity import (
     BAD_CAVITY_X,
     cascade_gammas_per_s,
@@ -37,6 +39,8 @@ from heralder.physics.exact_dynamics import AtomCavity
 __all__ = ["arrival_times_notice", "arrival_times_used", "cascade_validity",
            "dead_time_efficiency", "estimator_detector", "new_policy", "new_posterior",
            "warm_estimator"]
+
+_log = logging.getLogger(__name__)
 
 
 def estimator_detector(config: Config) -> DetectorModel:
@@ -61,8 +65,19 @@ def dead_time_efficiency(config: Config) -> ExactEfficiency | None:
         return None
     params = cavity_parameters(config.atoms)
     s_top = max(likely_spin_range(config.atoms.n_atoms, NODE_TAIL)[1], 2)
+    if s_top > NODE_S_MAX:
+        _warn_capped(config.atoms.n_atoms, s_top)
     return ExactEfficiency(detector, AtomCavity.from_cavity(params, SwitchState.TC),
-                           AtomCavity.from_cavity(params, SwitchState.ANTI_TC), s_top)
+                           AtomCavity.from_cavity(params, SwitchState.ANTI_TC),
+                           min(s_top, NODE_S_MAX))
+
+
+@lru_cache(maxsize=16)
+def _warn_capped(n_atoms: int, s_top: int) -> None:
+    """Log once per N that the exact dead-time table stops below the likely spins."""
+    _log.warning("dead-time efficiency: exact dynamics tabulated up to S = %d, not S = %d "
+                 "(N = %d): above it the exact/cascade loss ratio of S = %d is used (the "
+                 "table's cost grows as S^4)", NODE_S_MAX, s_top, n_atoms, NODE_S_MAX)
 
 
 def new_posterior(config: Config, backend: str) -> Posterior:

@@ -56,7 +56,8 @@ from heralder.physics.exact_dynamics import (
     pulse_start,
 )
 
-__all__ = ["NODE_TAIL", "ExactEfficiency", "cache_dir", "registered_fraction", "spin_nodes"]
+__all__ = ["NODE_S_MAX", "NODE_TAIL", "ExactEfficiency", "cache_dir", "registered_fraction",
+           "spin_nodes"]
 
 _log = logging.getLogger(__name__)
 _CACHE_VERSION = 1  # bump when the solver's results change
@@ -69,6 +70,10 @@ except ImportError:  # pragma: no cover - exercised only without numba
 #: Prior mass above the largest S node (:func:`~heralder.physics.cavity.likely_spin_range`); the
 #: node cost grows as S⁴ where the cavity fills up (x ≳ 1), so the top node is the 1e-3 tail.
 NODE_TAIL = 1e-3
+#: Largest S node at all: a node's cost grows as S⁴ once the cavity holds ~S photons (38 s for
+#: the whole table at x = 2, N = 1000, top node 116; the paper preset at N = 10⁴ would need
+#: manifolds of dimension ~2S+1 ≈ 750, hours). Above it the top node's ratio is held.
+NODE_S_MAX = 128
 # Bound on ‖L h‖ per stage of e^{Lτ}: the terms peak at 4⁴/4! ≈ 11 while the result is at least
 # e^{−4} of the input, so cancellation costs < 1e-13 relative.
 _TAYLOR_NORM = 4.0

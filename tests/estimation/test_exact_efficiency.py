@@ -12,10 +12,13 @@ from heralder.control.estimator_setup import dead_time_efficiency, new_posterior
 from heralder.estimation.detector import DetectorModel
 from heralder.estimation.efficiency import effective_efficiency
 from heralder.estimation.exact_efficiency import (
+    NODE_S_MAX,
+    NODE_TAIL,
     ExactEfficiency,
     registered_fraction,
     spin_nodes,
 )
+from heralder.physics.cavity import likely_spin_range
 from heralder.physics.exact_dynamics import AtomCavity, pulse_start
 from heralder.simulators.exact_sampler import ExactSampler
 
@@ -168,6 +171,8 @@ def test_the_engine_uses_the_exact_table_only_where_the_cascade_is_invalid():
     assert dead_time_efficiency(forced) is None
     no_dead = config_from_dict({**base, "detector": {"eta": 0.5}})
     assert dead_time_efficiency(no_dead) is None
+    big = dead_time_efficiency(config_from_dict({**base, "atoms": {"n_atoms": 10_000}}))
+    assert big.s_top == NODE_S_MAX < likely_spin_range(10_000, NODE_TAIL)[1]  # cost capped
     post = new_posterior(paper, "numpy")
     table = post.model.eta_table(1, 40)
     assert np.allclose(table[:41], dead_time_efficiency(paper)(np.arange(41), 1))
