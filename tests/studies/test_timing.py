@@ -19,6 +19,7 @@ from heralder.control.estimator_setup import (
     cascade_validity,
 )
 from heralder.control.replay import replay_run
+from heralder.estimation import exact_efficiency
 from heralder.physics.cavity import BAD_CAVITY_X, cavity_parameters, recommended_gate_s
 from heralder.physics.prior import peak_spin
 from heralder.studies.kinds import get_kind
@@ -157,7 +158,10 @@ def test_exact_data_at_large_x_mislead_the_cascade_likelihood_not_the_counts():
         [r["deadtime_loss_model"] for r in records])
 
 
-def test_exact_dead_time_efficiency_heralds_right_where_the_cascade_correction_fails():
+def test_exact_dead_time_efficiency_heralds_right_where_the_cascade_correction_fails(
+        monkeypatch, tmp_path):
+    monkeypatch.setenv("HERALDER_CACHE_DIR", str(tmp_path))  # solve the table afresh
+    exact_efficiency._node_fraction.cache_clear()
     # x = 2 and a 5 µs dead time: exact dynamics lose about half the photons the cascade's
     # correction predicts, so counts with it herald S high (the estimator before the exact table)
     params = TimingParams(n_atoms=30, x=2.0, eta=0.7, dead_time_s=5e-6, cap=60)
