@@ -8,7 +8,6 @@ the maximum. Counts no spin length explains are flagged and never corrupt the po
 
 from __future__ import annotations
 
-import copy
 import math
 import numbers
 from collections.abc import Callable
@@ -162,11 +161,12 @@ class Posterior:
         if self.model.compound:  # the exact afterpulse law runs on numpy in every backend
             self._kernels = None
         self._kernel_args: dict[int, tuple] = {}
-        self._info = np.zeros(2)
+        self._info = np.zeros(6)  # the compiled update's status, evidence and summary
         self._S_buf, self._logp_buf = self._S, self._logp
         self._spare_S = np.empty(self._S.size, dtype=np.int64)
         self._spare_logp = np.empty(self._S.size)
         self._qfi_cache: tuple[float, float] | None = None
+        self._summary_cache: tuple[int, float, float, float] | None = None
 
     # --- updates --------------------------------------------------------------------------
     def update(self, count: int) -> None:
@@ -203,15 +203,17 @@ class Posterior:
             self._spare_S = np.empty(size, dtype=np.int64)
             self._spare_logp = np.empty(size)
         out_S, out_logp = self._spare_S, self._spare_logp
-        m = self._kernels.count_update(self._S, self._logp, n, *args, out_S, out_logp, self._info)
-        status, z = int(self._info[0]), float(self._info[1])
+        m = self._kernels.count_update_summary(self._S, self._logp, n, *args, out_S, out_logp,
+                                               self._info)
+        status, z, map_s, pmax, mean, std = self._info.tolist()
         if status == SKIPPED:
-            self._finish(n, self._S, self._logp, status, z)
+            self._finish(n, self._S, self._logp, SKIPPED, z)
             return
         # Ping-pong: the old arrays' buffers become the spare ones for the next update.
         self._spare_S, self._spare_logp = self._S_buf, self._logp_buf
         self._S_buf, self._logp_buf = out_S, out_logp
-        self._finish(n, out_S[:m], out_logp[:m], status, z)
+        self._finish(n, out_S[:m], out_logp[:m], int(status), z)
+        self._summary_cache = (int(map_s), pmax, mean, std)  # computed by the same kernel call
 
     def update_times(self, times_s: object, gate_s: float) -> None:
         """Update with the arrival times of the next pulse's registered photons (notes §5).
@@ -296,7 +298,7 @@ class Posterior:
             self._S, self._logp = S, logp
             self.log_evidence += z
         self.pulses += 1
-        self._qfi_cache = None
+        self._qfi_cache = self._summary_cache = None
 
     def _predict_jumps(self) -> None:
         """Apply the jump prediction S → S−1, S, S+1 (π/3 each) before pulses i ≥ 1 (§2.6)."""
@@ -322,7 +324,7 @@ class Posterior:
             stay[-1] = np.logaddexp(stay[-1], logp[-1] + log_move[-1])
         new = np.logaddexp(np.logaddexp(stay, down), up)
         self._S, self._logp = S, new - logsumexp(new)
-        self._qfi_cache = None
+        self._qfi_cache = self._summary_cache = None
 
     # --- summaries ------------------------------------------------------------------------
     @property
@@ -353,7 +355,7 @@ class Posterior:
     @property
     def pmax(self) -> float:
         """Return the largest posterior probability."""
-        return float(np.exp(self._logp.max()))
+        return self.summary()[1]
 
     @property
     def mean_S(self) -> float:  # noqa: N802
@@ -369,8 +371,14 @@ class Posterior:
         """Return (map_S, pmax, mean_S, std_S) at once (cheaper than the four properties).
 
         The compiled backend sums in its own order: mean and std may differ from the properties
-        in the last digits.
+        in the last digits. Computed once per posterior state (the compiled update computes it
+        with the update).
         """
+        if self._summary_cache is None:
+            self._summary_cache = self._compute_summary()
+        return self._summary_cache
+
+    def _compute_summary(self) -> tuple[int, float, float, float]:
         S, logp = self._S, self._logp
         if self._kernels is not None:
             map_s, pmax, mean, std = self._kernels.summary(S, logp)
@@ -438,9 +446,10 @@ class Posterior:
 
     def copy(self) -> Posterior:
         """Return an independent copy (the count model's tables are shared, read-only)."""
-        new = copy.copy(self)
+        new = object.__new__(type(self))  # a shallow copy without copy.copy's generic protocol
+        new.__dict__.update(self.__dict__)
         new.flags = list(self.flags)
-        new._info = np.zeros(2)
+        new._info = np.zeros(6)
         new._S, new._logp = self._S.copy(), self._logp.copy()
         new._S_buf, new._logp_buf = new._S, new._logp
         new._spare_S = np.empty(self._S.size, dtype=np.int64)
