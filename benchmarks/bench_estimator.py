@@ -7,9 +7,10 @@ warmed up (compiled) before timing.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 from scipy import stats
@@ -161,7 +162,30 @@ def _arrival_results(record: list[tuple[int, np.ndarray]], quick: bool) -> list[
             f"arrival-time update S≈100, {backend}", timing.p50_s * 1e3, "ms p50",
             target="<= 1 ms", ok=timing.p50_s <= 1e-3, baseline=baseline_s * 1e3,
             ratio=compare(timing.p50_s, baseline_s), details=details))
+        # The same on one core (no helper thread, split.py): what a busy machine gives.
+        with _one_thread():
+            one, one_cpu_s = _time_on_copies(steady, lambda post: post.update_times(times, 1.0),
+                                             repeats)
+        out.append(BenchResult(
+            f"arrival-time update S≈100, {backend}, one thread", one.p50_s * 1e3, "ms p50",
+            baseline=baseline_s * 1e3, ratio=compare(one.p50_s, baseline_s),
+            details={"cpu_mean_ms": one_cpu_s * 1e3, "p99_ms": one.p99_s * 1e3}))
     return out
+
+
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    """Limit the estimator to one thread inside the block (OMP_NUM_THREADS=1, which split.py
+    reads on every call)."""
+    saved = os.environ.get("OMP_NUM_THREADS")
+    os.environ["OMP_NUM_THREADS"] = "1"
+    try:
+        yield
+    finally:
+        if saved is None:
+            del os.environ["OMP_NUM_THREADS"]
+        else:
+            os.environ["OMP_NUM_THREADS"] = saved
 
 
 def _scored_candidates(post: Posterior, times: np.ndarray) -> int:

@@ -117,11 +117,10 @@ def _lane_sums(x, lo, hi, out):
 def _chunk(alpha, lo, hi, top, terms, lam, diag, sup, a, b, inv, stop_tol, term_mass, out_mass):
     """Replace α (band [lo, hi]) by α·Σ_{m ≤ terms} Poisson(m; λ)·P^m on states lo..top.
 
-    Returns the highest state any term reached; ``out_mass`` then holds each lane's mass (a
-    lower bound: at most the last pair is missing). The sum stops once the bound on its rest
-    is below ``stop_tol`` of every lane's mass, checked lane by lane only once it holds for
-    the lanes' total. Terms go in pairs; ``inv[j] = 1/j`` spares the Poisson weights their
-    divisions.
+    Returns the highest state any term reached; ``out_mass`` then holds each lane's
+    propagated mass. The sum stops once the bound on its rest is below ``stop_tol`` of every
+    lane's mass, checked lane by lane only once it holds for the lanes' total. Terms go in
+    pairs; ``inv[j] = 1/j`` spares the Poisson weights their divisions.
     """
     start, end = _flat(lo), _flat(hi + 1)
     for i in range(start - _U2 * _W, start):  # the sweeps read two states below lo
@@ -308,9 +307,9 @@ def _group(times, gate_s, S, k_mult, gamma, eta, dark_rate, dead_time, tols, inv
             alive |= log_c[c] > _NEG_INF
         if not alive:
             break
-        # Q conserves mass, so no renormalisation after the dead window.
-        _propagate(alpha, band, exit_rate, peak, k, 1.0, 0.0, dead_time, diag, sup, memo, a,
-                   b, inv, tols, lane_a, lane_b)
+        if dead_time > 0.0:  # Q conserves mass, so no renormalisation after the window
+            _propagate(alpha, band, exit_rate, peak, k, 1.0, 0.0, dead_time, diag, sup, memo,
+                       a, b, inv, tols, lane_a, lane_b)
         alive_from = max(t, alive_from) + dead_time
     tail = max(gate_s - alive_from, 0.0)
     log_q = math.log1p(-eta) if eta < 1.0 else _NEG_INF

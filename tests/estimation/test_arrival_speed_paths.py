@@ -70,3 +70,22 @@ def test_impossible_records_are_minus_infinity_in_both_paths():
     det = DetectorModel(eta=1.0, gate_s=5.0, gamma_tc_per_s=1.0, gamma_antitc_per_s=1.0)
     ref = assert_paths_agree(np.array([0.1, 0.2, 0.3, 0.4]), 5.0, np.array([1, 2]), 1, det)
     assert ref[0] == -np.inf and np.isfinite(ref[1])
+
+
+def test_a_candidate_scores_the_same_in_any_group(simulate):
+    """The kernel propagates candidates in groups of GROUP lanes sharing a band, q and the
+    Poisson weights (the last group padded): at the exact tolerances a candidate's log L must
+    not depend on its group mates or on the padding."""
+    kernels = compiled_arrival_kernels()
+    rng = np.random.default_rng(11)
+    det = dict(k_mult=2, gamma=1.0, eta=0.45, dark_rate=0.2, dead_time=1e-4)
+    _, times = simulate(rng, 40, 1, eta=0.45, dark_per_gate=0.2, gate_s=1.0, dead_time_s=1e-4)
+    S = np.array([2, 24, 30, 36, 38, 40, 42, 44, 60])  # mixed bands in one group
+    args = (det["k_mult"], det["gamma"], det["eta"], det["dark_rate"], det["dead_time"],
+            kernels.EXACT_TOLS)
+    alone = np.array([kernels.log_likelihood_times(times, 1.0, S[i:i + 1], *args)[0]
+                      for i in range(S.size)])
+    assert np.all(np.isfinite(alone))
+    for size in range(1, S.size + 1):  # every padding of the last group
+        grouped = kernels.log_likelihood_times(times, 1.0, S[:size], *args)
+        assert np.allclose(grouped, alone[:size], rtol=1e-13, atol=1e-12)
