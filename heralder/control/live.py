@@ -29,8 +29,8 @@ def live_snapshot(previous: EngineSnapshot, shot_log: ShotLog, posterior: Any, *
 
     ``latency_pcts_s`` are the decision latencies' (p50, p99), see :func:`latency_percentiles`.
     """
-    pulses, summary = shot_log.table("pulses"), shot_log.table("posterior")  # new arrays
-    photons = shot_log.table("photons")
+    tables = shot_log.tables(("pulses", "posterior", "photons"))  # new arrays
+    pulses, summary, photons = tables["pulses"], tables["posterior"], tables["photons"]
     n2 = float(n_atoms) ** 2
     last = shot_log.n_pulses - 1
     return replace(

@@ -199,8 +199,7 @@ class ShotRunner:
         counts, valid, t_pulse_s, marker_ps, times_s, _ = pulse
         if valid:
             update_posterior(posterior, counts, times_s, self._use_times, self._gate_s)
-            verdict = self._policy.decide(posterior)  # guard rails included
-            policy_stop, reason, value = verdict.stop, verdict.reason, verdict.value
+            policy_stop, reason, value = self._policy.decide(posterior)  # guard rails included
         else:  # lost data: never read as zero photons; herald what is known
             outcome.invalid += 1
             policy_stop, reason, value = False, "data_loss", math.nan

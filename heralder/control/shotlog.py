@@ -101,21 +101,31 @@ class ShotLog:
     def table(self, name: str) -> np.ndarray:
         """Return table ``name`` (one of :data:`~heralder.storage.schema.SHOT_TABLES`) so far,
         as a new structured array."""
-        dtype = table_dtype(name)
-        if name in self._blocks:
-            blocks = self._blocks[name]
-            return np.concatenate(blocks) if blocks else np.zeros(0, dtype)
-        lo, hi = _SPANS[name]
+        return self.tables((name,))[name]
+
+    def tables(self, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+        """Return the tables ``names`` so far as new structured arrays (the packed rows are
+        joined once for all of them)."""
         n = len(self._rows)
-        if not n:
-            return np.zeros(0, dtype)
-        rows = np.frombuffer(b"".join(self._rows), np.uint8).reshape(n, _ROW.size)
-        return np.ascontiguousarray(rows[:, lo:hi]).view(dtype).reshape(n)
+        rows = np.frombuffer(b"".join(self._rows), np.uint8).reshape(n, _ROW.size) if n \
+            else None
+        out = {}
+        for name in names:
+            dtype = table_dtype(name)
+            if name in self._blocks:
+                blocks = self._blocks[name]
+                out[name] = np.concatenate(blocks) if blocks else np.zeros(0, dtype)
+            elif rows is None:
+                out[name] = np.zeros(0, dtype)
+            else:
+                lo, hi = _SPANS[name]
+                out[name] = np.ascontiguousarray(rows[:, lo:hi]).view(dtype).reshape(n)
+        return out
 
     def record(self, herald: HeraldSummary, t_s: float) -> dict[str, Any]:
         """Return the ``shot`` record (its tables are new arrays, owned by the record)."""
         herald_row = {name: getattr(herald, name) for name in _HERALD_FIELDS}
         herald_row["t_s"] = t_s
         return {"type": "shot", "shot": self.shot,
-                "tables": {name: self.table(name) for name in SHOT_TABLES},
+                "tables": self.tables(SHOT_TABLES),
                 "herald": herald_row}

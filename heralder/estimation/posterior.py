@@ -78,8 +78,7 @@ def combine_update(logp: np.ndarray, ll_model: np.ndarray, log1m_rho: float, log
 
 
 def _check_count(count: object) -> int:
-    if type(count) is int and count >= 0:  # the common case, checked first for speed
-        return count
+    """Return ``count`` as an int >= 0 (the caller takes a plain int >= 0 as it is)."""
     if isinstance(count, bool | np.bool_):
         raise ValueError(f"count must be an integer >= 0, got {count!r}")
     integral = isinstance(count, numbers.Integral) or (
@@ -177,7 +176,8 @@ class Posterior:
         ValueError
             If ``count`` is not an integer ≥ 0 (NaN, negative, fractional, bool).
         """
-        n = _check_count(count)
+        # a plain int >= 0 (the common case) without a call: update runs once per pulse
+        n = count if count.__class__ is int and count >= 0 else _check_count(count)
         if self.jump_mode:
             self._predict_jumps()
         if self._kernels is not None:
@@ -355,7 +355,8 @@ class Posterior:
     @property
     def pmax(self) -> float:
         """Return the largest posterior probability."""
-        return self.summary()[1]
+        cache = self._summary_cache  # read directly: the policy asks after every pulse
+        return (cache if cache is not None else self.summary())[1]
 
     @property
     def mean_S(self) -> float:  # noqa: N802
