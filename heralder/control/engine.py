@@ -109,6 +109,8 @@ class Engine:
         self._writer: RunWriter | None = None
         #: The writer's final statistics (records, backpressure, its thread's CPU), once closed.
         self.writer_stats: WriterStats | None = None
+        #: CPU time the engine thread spent running shots (final once the run has ended).
+        self.shots_cpu_s = 0.0
         self._writer_failed = False
         self._writer_closed = False
         self._t0_s = 0.0
@@ -263,6 +265,7 @@ class Engine:
             self._ready.set()
             return
         self._ready.set()
+        cpu_s = time.thread_time()
         try:
             self._shots()
             if self._stop.is_set():
@@ -271,6 +274,7 @@ class Engine:
             self.error = exc
             final_state, message = EngineState.FAILED, f"{type(exc).__name__}: {exc}"
         finally:
+            self.shots_cpu_s = time.thread_time() - cpu_s
             self._snapshot = replace(self._snapshot, state=EngineState.STOPPING)
             self._make_safe()
             self._close_devices(opened)
