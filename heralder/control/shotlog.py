@@ -104,22 +104,16 @@ class ShotLog:
         return self.tables((name,))[name]
 
     def tables(self, names: tuple[str, ...]) -> dict[str, np.ndarray]:
-        """Return the tables ``names`` so far as new structured arrays (the packed rows are
-        joined once for all of them)."""
-        n = len(self._rows)
-        rows = np.frombuffer(b"".join(self._rows), np.uint8).reshape(n, _ROW.size) if n \
-            else None
+        """Return the tables ``names`` so far as new (writable) structured arrays."""
         out = {}
         for name in names:
-            dtype = table_dtype(name)
             if name in self._blocks:
                 blocks = self._blocks[name]
-                out[name] = np.concatenate(blocks) if blocks else np.zeros(0, dtype)
-            elif rows is None:
-                out[name] = np.zeros(0, dtype)
-            else:
+                out[name] = np.concatenate(blocks) if blocks else np.zeros(0, table_dtype(name))
+            else:  # the table's slice of every row; frombuffer skips view()'s Python-level checks
                 lo, hi = _SPANS[name]
-                out[name] = np.ascontiguousarray(rows[:, lo:hi]).view(dtype).reshape(n)
+                out[name] = np.frombuffer(bytearray(b"".join([row[lo:hi] for row in self._rows])),
+                                          table_dtype(name))
         return out
 
     def record(self, herald: HeraldSummary, t_s: float) -> dict[str, Any]:

@@ -56,6 +56,7 @@ def test_heralds_converge_to_the_true_spin_and_the_run_is_recorded(make_config):
         np.testing.assert_array_equal(states, index % 2)  # TC, anti-TC, TC, ...
     assert (Path(engine.run_dir) / "config.toml").is_file()
     assert "engine finished" in (Path(engine.run_dir) / "run.log").read_text()
+    assert engine.shots_cpu_s > 0.0  # the engine thread's CPU in the shot loop, once ended
     # The final view shows the last shot whole, not the last live update within it.
     last = heralds[-1]
     assert snap.shot == last.shot + 1 and snap.pulses_total == report.pulses
