@@ -215,7 +215,8 @@ class CollectiveAtoms:
             If ``fixed_s`` lies outside [0, N] or has the wrong parity.
         """
         if fixed_s is None:
-            index = int(np.searchsorted(self._prior_cdf, self._rng.random(), side="right"))
+            # the method, not np.searchsorted: its Python wrapper costs more than the search
+            index = int(self._prior_cdf.searchsorted(self._rng.random(), side="right"))
             self.s = int(self._prior_s[min(index, self._prior_s.size - 1)])
         else:
             if not (0 <= fixed_s <= self.n_atoms and (self.n_atoms - fixed_s) % 2 == 0):

@@ -350,7 +350,8 @@ class Posterior:
     @property
     def map_S(self) -> int:  # noqa: N802
         """Return the most probable spin length."""
-        return int(self._S[self._logp.argmax()])
+        cache = self._summary_cache
+        return cache[0] if cache is not None else int(self._S[self._logp.argmax()])
 
     @property
     def pmax(self) -> float:
