@@ -181,7 +181,8 @@ class DetectorSim:
         scalars)."""
         clicks = rng.binomial(photons, self.model.eta)
         if self.noise_per_gate > 0.0:
-            clicks = clicks + rng.poisson(self.noise_per_gate, size=size)
+            # size positional: as a keyword it doubles the cost of a scalar draw (same draws)
+            clicks = clicks + rng.poisson(self.noise_per_gate, size)
         if self.model.afterpulse_prob > 0.0:
             clicks = clicks + rng.binomial(clicks, self.model.afterpulse_prob)
         return clicks
