@@ -328,7 +328,7 @@ def _span_coherence(a, b, first, last):
     return total
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True)  # holds the GIL, as count_update_summary does (same reason)
 def voi_terms(S, logp, iparams, fparams, eta_table, lnfact, F, g2, parity, live_nats,
               spread):
     """Return (F_now, F_ideal, E_n[F after the next count]) as voi.voi_terms_numpy.
