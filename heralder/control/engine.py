@@ -56,7 +56,6 @@ log.setLevel(logging.INFO)
 CHANGEABLE_SECTIONS = ("policy.", "estimator.", "detector.", "run.shots",
                        "engine.decision_deadline_s", "engine.on_deadline_miss",
                        "engine.on_device_error", "storage.posterior_stride")
-_PUBLISH_EVERY_S = 0.02
 _LIVE_LATENCIES = 2000  # the live view's latency percentiles cover the latest decisions
 _LATENCY_EVERY_S = 0.5
 _LOG_LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
@@ -91,6 +90,7 @@ class Engine:
         self._commands: queue.Queue[tuple[str, Any]] = queue.Queue()
         self._events: collections.deque[EngineEvent] = collections.deque(maxlen=10000)
         self._events_lock = threading.Lock()
+        self._publish_every_s = 1.0 / config.gui.refresh_hz  # live views: as often as shown
         self._stop = threading.Event()
         self._paused = threading.Event()
         self._ready = threading.Event()
@@ -305,7 +305,7 @@ class Engine:
         atoms = lab if isinstance(lab, AtomSource) else None
         runner = ShotRunner(self.devices, atoms, self.clock, self._t0_s, time.perf_counter(),
                             lambda c: new_posterior(c, self._backend), new_policy,
-                            publish_every_s=_PUBLISH_EVERY_S)
+                            publish_every_s=self._publish_every_s)
         shot = 0
         self._rate_mark = (self.clock.now(), 0)
         while shot < self._config.run.shots and not self._stop.is_set():
@@ -373,7 +373,7 @@ class Engine:
                    true_s=herald.true_s, reason=herald.reason)
         now = time.perf_counter()
         if now >= self._totals_due_s:  # at the GUI rate: a snapshot costs more than a pulse
-            self._totals_due_s = now + _PUBLISH_EVERY_S
+            self._totals_due_s = now + self._publish_every_s
             self._publish_totals()
 
     def _publish_totals(self) -> None:
