@@ -20,7 +20,7 @@ from heralder.estimation.efficiency import effective_efficiency, photons_per_pul
 from heralder.estimation.logmath import log_sum_exp as logsumexp
 
 __all__ = [
-    "CountModel", "count_spread", "dark_window_halfwidth", "log_binomial", "log_dark_binomial",
+    "CountModel", "count_spread", "dark_window", "log_binomial", "log_dark_binomial",
 ]
 
 # Window edges that are not hard limits must lie this far below the row's total (notes §2.2).
@@ -44,70 +44,79 @@ def log_binomial(x: np.ndarray, k: np.ndarray, p: np.ndarray, lnfact: np.ndarray
     return np.where(inside, out, -np.inf)
 
 
-def dark_window_halfwidth(n: np.ndarray, k: np.ndarray, p: np.ndarray, d: float) -> tuple[
+def dark_window(n: np.ndarray | int, k: np.ndarray, p: np.ndarray, d: float) -> tuple[
         np.ndarray, np.ndarray]:
-    """Return the mode m* of the dark share and the initial half-width W (notes §2.2).
+    """Return the mode m* of the dark share and how many terms around it to sum (notes §2.2).
 
     The terms Pois(m; d)·Bin(n − m; k, p) are log-concave in m; the mode solves
-    (m+1)(k−n+m+1)p = d(n−m)(1−p), clipped to [max(0, n − k), n]. Call it under
-    ``np.errstate(divide="ignore", invalid="ignore")``: p = 0 or 1 divides by zero on purpose.
+    (m+1)(k−n+m+1)p = d(n−m)(1−p), clipped to the hard limits [max(0, n − k), n]. Past the mode
+    the terms fall at least like a Poisson law of mean λ (the ratio of neighbouring terms at the
+    mode, times m* + 1); the window reaches a λ-dependent half-width W to each side, or the hard
+    limit when that is closer. Call it under ``np.errstate(divide="ignore", invalid="ignore")``:
+    p = 0 or 1 divides by zero on purpose.
     """
-    k = k.astype(np.float64)
-    b = p * (k - n) + d * (1.0 - p)
-    c = d * (1.0 - p) * (n + 1)
+    q = 1.0 - p
+    b = p * (k - n) + d * q
+    c = d * q * (n + 1)
     disc = np.sqrt(b * b + 4.0 * p * c)
     x = np.where(b > 0, 2.0 * c / (b + disc), (disc - b) / (2.0 * p))
     x = np.where(np.isfinite(x), x, n + 1.0)
-    lo = np.maximum(0.0, n - k)
+    lo = np.maximum(n - k, 0)
     mode = np.minimum(np.maximum(np.rint(x - 1.0), lo), n)  # a clip without np.clip's overhead
     j = n - mode
-    lam = d * j * (1.0 - p) / ((k - j + 1.0) * p)
+    lam = d * j * q / ((k - j + 1.0) * p)
     lam = np.where(np.isfinite(lam), lam, 0.0)
-    width = np.where(lam >= 0.1, lam + 8.0 * np.sqrt(lam + 0.5) + 8.0,
-                     38.0 / -np.log(np.maximum(lam, 1e-300)) + 2.0)
-    # A window never needs to reach past both hard limits.
-    width = np.minimum(np.ceil(width), np.maximum(np.maximum(mode - lo, n - mode), 1.0))
-    return mode.astype(np.int64), width.astype(np.int64)
+    width = np.ceil(np.where(lam >= 0.1, lam + 8.0 * np.sqrt(lam + 0.5) + 8.0,
+                             38.0 / -np.log(np.maximum(lam, 1e-300)) + 2.0))
+    size = np.minimum(width, mode - lo) + np.minimum(width, j) + 1.0
+    return mode.astype(np.int64), size.astype(np.int64)
 
 
 def _window_rows(n: np.ndarray, k: np.ndarray, p: np.ndarray, d: float, mode: np.ndarray,
-                 width: int, lnfact: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Return each row's windowed log-sum and whether its soft edges pass the 34-nat test."""
-    m = mode[:, None] + np.arange(-width, width + 1)[None, :]
+                 size: int, lnfact: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return each row's log-sum over ``size`` terms around its mode, and whether its soft edges
+    pass the 34-nat test.
+
+    The window is centred on the mode and shifted to lie inside the hard limits
+    max(0, n − k) ≤ m ≤ n where they allow; a row whose limits are closer than ``size`` sums
+    every admissible term.
+    """
+    lo = np.maximum(n - k, 0)
+    start = np.maximum(np.minimum(mode - size // 2, n - (size - 1)), lo)
+    m = start[:, None] + np.arange(size)
     nn = n[:, None]
     kk = k[:, None]
-    # The hard limits max(0, n − k) ≤ m ≤ n; terms outside them are masked, so clipping m
-    # (rather than zeroing it) only has to keep the table lookups in range.
-    lo = np.maximum(n - k, 0)
-    lo_col = lo[:, None]
-    valid = (m >= lo_col) & (m <= nn)
-    ms = np.minimum(np.maximum(m, lo_col), nn)
-    xs = nn - ms
+    short = n - start < size - 1  # rows whose window runs past m = n
+    if short.any():  # clip m for the table lookups; the terms past n are masked below
+        m = np.minimum(m, nn)
+    xs = nn - m
     if p.min() > 0.0 and p.max() < 1.0:  # the common case: plain products, no 0·log 0 guards
         fails = kk - xs
         binom = (lnfact[kk] - lnfact[xs] - lnfact[fails] + xs * np.log(p)[:, None]
                  + fails * np.log1p(-p)[:, None])
     else:
         binom = log_binomial(xs, kk, p[:, None], lnfact)
-    terms = (ms * np.log(d) - d - lnfact[ms]) + binom
-    np.copyto(terms, -np.inf, where=~valid)
+    terms = (m * np.log(d) - d - lnfact[m]) + binom
+    if short.any():
+        np.copyto(terms, -np.inf, where=(start[:, None] + np.arange(size)) > nn)
     total = logsumexp(terms, axis=1)
-    ok = (((m[:, 0] <= lo) | (terms[:, 0] < total - _EDGE_NATS))
-          & ((m[:, -1] >= n) | (terms[:, -1] < total - _EDGE_NATS)))
+    edge = total - _EDGE_NATS
+    ok = (((start <= lo) | (terms[:, 0] < edge))
+          & ((start + (size - 1) >= n) | (terms[:, -1] < edge)))
     ok |= total == -np.inf
     return total, ok
 
 
-def _bucket(width: int) -> int:
-    """Return the power of two at or above ``max(width, 8)``."""
-    return 1 << max(3, (width - 1).bit_length())
+def _bucket(size: int) -> int:
+    """Return the power of two at or above ``max(size, 8)``."""
+    return 1 << max(3, (size - 1).bit_length())
 
 
 def log_dark_binomial(n: int | np.ndarray, k: np.ndarray, p: np.ndarray, d: float,
                       lnfact: np.ndarray) -> np.ndarray:
     """Return log Σ_m Pois(m; d)·Bin(n − m; k, p) for each row (n, k, p), summed over a window.
 
-    Rows are bucketed by the power of two above their half-width; a bucket's width doubles until
+    Rows are bucketed by the power of two above their window size; a bucket's size doubles until
     every soft window edge lies 34 nats below the row's total. ``n`` is one count or one per row;
     ``k ≥ 0``; ``lnfact`` must cover ``max(n, max(k))``.
     """
@@ -124,18 +133,18 @@ def log_dark_binomial(n: int | np.ndarray, k: np.ndarray, p: np.ndarray, d: floa
     if d == 0.0:
         return log_binomial(n, k, p, lnfact)
     with np.errstate(divide="ignore", invalid="ignore"):
-        mode, width = dark_window_halfwidth(n, k, p, d)
+        mode, size = dark_window(n, k, p, d)
     out = np.empty(k.shape)
-    if k.size and _bucket(int(width.min())) == _bucket(int(width.max())):
+    if k.size and _bucket(int(size.min())) == _bucket(int(size.max())):
         # The usual case once the support is pruned: one bucket, and usually one pass.
-        w = _bucket(int(width.max()))
+        w = _bucket(int(size.max()))
         total, ok = _window_rows(n, k, p, d, mode, w, lnfact)
         if ok.all():
             return total
         out[ok] = total[ok]
         groups = [(np.flatnonzero(~ok), 2 * w)]
     else:
-        bucket = np.left_shift(1, np.ceil(np.log2(np.maximum(width, 8))).astype(np.int64))
+        bucket = np.left_shift(1, np.ceil(np.log2(np.maximum(size, 8))).astype(np.int64))
         groups = [(np.flatnonzero(bucket == w), int(w)) for w in np.unique(bucket)]
     for rows, w in groups:
         while rows.size:
