@@ -36,7 +36,13 @@ from heralder.control.live import latency_percentiles, live_snapshot
 from heralder.control.preflight import check_roles, gate_warning, run_versions
 from heralder.control.shot import ShotOutcome, ShotRunner
 from heralder.control.shotlog import ShotLog
-from heralder.control.snapshot import EngineEvent, EngineSnapshot, EngineState, HeraldSummary
+from heralder.control.snapshot import (
+    RECENT_HERALDS,
+    EngineEvent,
+    EngineSnapshot,
+    EngineState,
+    HeraldSummary,
+)
 from heralder.errors import ConfigError, DataLossError, DeviceError, HeralderError
 from heralder.estimation.backend import resolve_backend
 from heralder.physics.cavity import recommended_gate_s
@@ -382,7 +388,7 @@ class Engine:
             return
         self._snapshot = replace(self._snapshot, shot=self.heralds[-1].shot + 1,
                                  heralded=len(self.heralds),
-                                 recent_heralds=tuple(self.heralds[-100:]),
+                                 recent_heralds=tuple(self.heralds[-RECENT_HERALDS:]),
                                  pulses_total=self._pulses_total, **self._counters)
 
     def _on_pulse(self, shot_log: ShotLog, posterior: Any) -> None:
