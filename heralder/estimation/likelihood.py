@@ -32,6 +32,27 @@ _FOLD_LIMIT = 0.8
 _COUNT_MARGIN = 10_000
 
 
+def _poisson_tail_widths(tail_nats: float = 36.0) -> tuple[np.ndarray, np.ndarray]:
+    """Return a grid of Poisson means λ and, per λ, the distance W past the mode ⌊λ⌋ at which
+    the pmf has fallen ``tail_nats`` below it.
+
+    Indexed with ``np.searchsorted(lambdas, λ)`` the table rounds λ up to the next grid point (W
+    grows with λ); the extra last width covers any λ beyond the grid with the whole range.
+    """
+    lambdas = 2.0 ** (np.arange(-160, 57) / 4.0)  # 1e-12 .. 16384, four points per octave
+    widths = np.empty(lambdas.size + 1)
+    for i, lam in enumerate(lambdas):
+        mode = np.floor(lam)
+        t = np.arange(1.0, 12.0 * np.sqrt(lam) + 40.0)
+        drop = t * np.log(lam) - (gammaln(mode + t + 1.0) - gammaln(mode + 1.0))
+        widths[i] = t[np.argmax(drop < -tail_nats)]
+    widths[-1] = float(2**40)
+    return lambdas, widths
+
+
+_TAIL_LAMBDAS, _TAIL_WIDTHS = _poisson_tail_widths()
+
+
 def log_binomial(x: np.ndarray, k: np.ndarray, p: np.ndarray, lnfact: np.ndarray) -> np.ndarray:
     """Return log Bin(x; k, p) elementwise (−inf outside 0 ≤ x ≤ k), exact at p = 0 and 1."""
     x = np.asarray(x, dtype=np.int64)
@@ -51,9 +72,9 @@ def dark_window(n: np.ndarray | int, k: np.ndarray, p: np.ndarray, d: float) -> 
     The terms Pois(m; d)·Bin(n − m; k, p) are log-concave in m; the mode solves
     (m+1)(k−n+m+1)p = d(n−m)(1−p), clipped to the hard limits [max(0, n − k), n]. Past the mode
     the terms fall at least like a Poisson law of mean λ (the ratio of neighbouring terms at the
-    mode, times m* + 1); the window reaches a λ-dependent half-width W to each side, or the hard
-    limit when that is closer. Call it under ``np.errstate(divide="ignore", invalid="ignore")``:
-    p = 0 or 1 divides by zero on purpose.
+    mode, times m* + 1); the window reaches the half-width W(λ) of :func:`_poisson_tail_widths`
+    to each side, or the hard limit when that is closer. Call it under
+    ``np.errstate(divide="ignore", invalid="ignore")``: p = 0 or 1 divides by zero on purpose.
     """
     q = 1.0 - p
     b = p * (k - n) + d * q
@@ -65,9 +86,8 @@ def dark_window(n: np.ndarray | int, k: np.ndarray, p: np.ndarray, d: float) -> 
     mode = np.minimum(np.maximum(np.rint(x - 1.0), lo), n)  # a clip without np.clip's overhead
     j = n - mode
     lam = d * j * q / ((k - j + 1.0) * p)
-    lam = np.where(np.isfinite(lam), lam, 0.0)
-    width = np.ceil(np.where(lam >= 0.1, lam + 8.0 * np.sqrt(lam + 0.5) + 8.0,
-                             38.0 / -np.log(np.maximum(lam, 1e-300)) + 2.0))
+    lam = np.where(np.isfinite(lam), lam, 0.0)  # p = 0: one admissible term, m = n
+    width = _TAIL_WIDTHS[np.searchsorted(_TAIL_LAMBDAS, lam)]
     size = np.minimum(width, mode - lo) + np.minimum(width, j) + 1.0
     return mode.astype(np.int64), size.astype(np.int64)
 
@@ -135,9 +155,10 @@ def log_dark_binomial(n: int | np.ndarray, k: np.ndarray, p: np.ndarray, d: floa
     with np.errstate(divide="ignore", invalid="ignore"):
         mode, size = dark_window(n, k, p, d)
     out = np.empty(k.shape)
-    if k.size and _bucket(int(size.min())) == _bucket(int(size.max())):
-        # The usual case once the support is pruned: one bucket, and usually one pass.
-        w = _bucket(int(size.max()))
+    w = _bucket(int(size.max())) if k.size else 0
+    if k.size and w <= 2 * _bucket(int(size.min())):
+        # The usual case once the support is pruned: one window size for every row (at most
+        # twice what a row needs, cheaper than splitting the rows), and usually one pass.
         total, ok = _window_rows(n, k, p, d, mode, w, lnfact)
         if ok.all():
             return total
@@ -289,7 +310,7 @@ class CountModel:
                 ], axis=0)
         if too_big is not None:
             ll = np.where(too_big, -np.inf, ll)
-        return np.where(np.isnan(ll), -np.inf, ll)
+        return np.fmax(ll, -np.inf)  # fmax drops a NaN for the other operand, −inf
 
     def count_range(self, S: np.ndarray, pulse: int, mass_tol: float) -> tuple[int, int]:
         """Return (lo, hi) counts that hold all but about ``mass_tol`` of P_i(n | S) for each S."""
