@@ -9,6 +9,7 @@ mean while η(1 + p_ap) ≤ 0.8 and uses the exact compound law above that. Ever
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from functools import partial
 
@@ -76,17 +77,18 @@ def dark_window(n: np.ndarray | int, k: np.ndarray, p: np.ndarray, d: float) -> 
     to each side, or the hard limit when that is closer. Call it under
     ``np.errstate(divide="ignore", invalid="ignore")``: p = 0 or 1 divides by zero on purpose.
     """
-    q = 1.0 - p
-    b = p * (k - n) + d * q
-    c = d * q * (n + 1)
+    dq = d * (1.0 - p)
+    b = p * (k - n) + dq
+    c = dq * (n + 1)
     disc = np.sqrt(b * b + 4.0 * p * c)
+    # Each form of the root where it does not cancel; the form not taken may divide by zero.
+    # The one taken is finite: b ≤ 0 needs p > 0 (p = 0 gives b = d > 0).
     x = np.where(b > 0, 2.0 * c / (b + disc), (disc - b) / (2.0 * p))
-    x = np.where(np.isfinite(x), x, n + 1.0)
     lo = np.maximum(n - k, 0)
     mode = np.minimum(np.maximum(np.rint(x - 1.0), lo), n)  # a clip without np.clip's overhead
     j = n - mode
-    lam = d * j * q / ((k - j + 1.0) * p)
-    lam = np.where(np.isfinite(lam), lam, 0.0)  # p = 0: one admissible term, m = n
+    # p = 0 puts the mode at m = n (j = 0, one admissible term): 0/0, which fmax maps to λ = 0.
+    lam = np.fmax(dq * j / ((k - j + 1.0) * p), 0.0)
     width = _TAIL_WIDTHS[np.searchsorted(_TAIL_LAMBDAS, lam)]
     size = np.minimum(width, mode - lo) + np.minimum(width, j) + 1.0
     return mode.astype(np.int64), size.astype(np.int64)
@@ -103,11 +105,13 @@ def _window_rows(n: np.ndarray, k: np.ndarray, p: np.ndarray, d: float, mode: np
     """
     lo = np.maximum(n - k, 0)
     start = np.maximum(np.minimum(mode - size // 2, n - (size - 1)), lo)
+    end = start + (size - 1)
     m = start[:, None] + np.arange(size)
     nn = n[:, None]
     kk = k[:, None]
-    short = n - start < size - 1  # rows whose window runs past m = n
-    if short.any():  # clip m for the table lookups; the terms past n are masked below
+    past_n = bool((end > n).any())  # rows whose limits are closer than the window
+    if past_n:  # clip m for the table lookups and mask the terms past n
+        beyond = m > nn
         m = np.minimum(m, nn)
     xs = nn - m
     if p.min() > 0.0 and p.max() < 1.0:  # the common case: plain products, no 0·log 0 guards
@@ -116,15 +120,15 @@ def _window_rows(n: np.ndarray, k: np.ndarray, p: np.ndarray, d: float, mode: np
                  + fails * np.log1p(-p)[:, None])
     else:
         binom = log_binomial(xs, kk, p[:, None], lnfact)
-    terms = (m * np.log(d) - d - lnfact[m]) + binom
-    if short.any():
-        np.copyto(terms, -np.inf, where=(start[:, None] + np.arange(size)) > nn)
+    terms = (m * math.log(d) - d - lnfact[m]) + binom
+    if past_n:
+        np.copyto(terms, -np.inf, where=beyond)
     total = logsumexp(terms, axis=1)
-    edge = total - _EDGE_NATS
-    ok = (((start <= lo) | (terms[:, 0] < edge))
-          & ((start + (size - 1) >= n) | (terms[:, -1] < edge)))
-    ok |= total == -np.inf
-    return total, ok
+    # A soft edge must lie 34 nats below the total; an edge at a hard limit passes as −inf
+    # (so does a row whose terms are all −inf).
+    edges = np.maximum(np.where(start > lo, terms[:, 0], -np.inf),
+                       np.where(end < n, terms[:, -1], -np.inf))
+    return total, edges <= total - _EDGE_NATS
 
 
 def _bucket(size: int) -> int:

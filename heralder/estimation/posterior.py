@@ -64,7 +64,7 @@ def combine_update(logp: np.ndarray, ll_model: np.ndarray, log1m_rho: float, log
         The normalised log-posterior (unchanged input when skipped), the boolean mask of values
         kept, the status (OK, IMPLAUSIBLE or SKIPPED) and the log-evidence of this pulse.
     """
-    ll_model = np.where(np.isnan(ll_model), -np.inf, ll_model)
+    ll_model = np.fmax(ll_model, -np.inf)  # fmax takes the other operand for a NaN: −inf
     ll = np.logaddexp(ll_model + log1m_rho, log_rho_u)
     lp = logp + ll
     z = logsumexp(lp)
