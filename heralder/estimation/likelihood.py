@@ -255,9 +255,8 @@ class CountModel:
         return np.minimum(c * self.detector.leak_r2 * np.asarray(S, dtype=np.float64) ** 2, 0.25)
 
     # --- likelihood -----------------------------------------------------------------------
-    def _log_components(self, n: int | np.ndarray, k: np.ndarray, p: np.ndarray) -> np.ndarray:
-        n_max = n if isinstance(n, int) else int(np.max(n))
-        lnfact = self.ensure_lnfact(max(n_max, int(k.max(initial=0))) + 2)
+    def _log_components(self, n: int | np.ndarray, k: np.ndarray, p: np.ndarray,
+                        lnfact: np.ndarray) -> np.ndarray:
         if not self.compound:
             return log_dark_binomial(n, k, p, self.dark_mean, lnfact)
         n = np.broadcast_to(n, k.shape)
@@ -291,17 +290,21 @@ class CountModel:
         s_max = int(S.max())
         limit = self.count_limit(s_max)
         too_big = None
-        if np.ndim(n) == 0:  # one count (an update): no per-row masks needed
-            n = int(n)
+        if isinstance(n, int | np.integer):  # one count (an update): no per-row masks needed
+            n = n_max = int(n)
             if n > limit:
                 return np.full(S.shape, -np.inf)
         else:
             n = np.broadcast_to(np.asarray(n, dtype=np.int64), S.shape)
             too_big = n > limit
             n = np.where(too_big, 0, n)
+            n_max = int(n.max())
         k = photons_per_pulse(S, pulse)
         p = self.eta_table(pulse, s_max)[S]
-        ll = self._log_components(n, k, p)
+        # One ln n! table for every component: it covers n and k + 2 (the leak's k ± 2).
+        k_top = int(photons_per_pulse(s_max, pulse))
+        lnfact = self.ensure_lnfact(max(n_max, k_top + 2) + 2)
+        ll = self._log_components(n, k, p, lnfact)
         if self.detector.leak_r2 > 0.0:
             w = self.leak_weights(S, pulse)
             # A k − 2 < 0 component cannot exist: its weight stays on k.
@@ -309,8 +312,8 @@ class CountModel:
             with np.errstate(divide="ignore"):
                 ll = np.logaddexp.reduce([
                     np.log1p(-w - w_minus) + ll,
-                    np.log(w_minus) + self._log_components(n, np.maximum(k - 2, 0), p),
-                    np.log(w) + self._log_components(n, k + 2, p),
+                    np.log(w_minus) + self._log_components(n, np.maximum(k - 2, 0), p, lnfact),
+                    np.log(w) + self._log_components(n, k + 2, p, lnfact),
                 ], axis=0)
         if too_big is not None:
             ll = np.where(too_big, -np.inf, ll)
