@@ -91,7 +91,7 @@ def dark_window(n: np.ndarray | int, k: np.ndarray, p: np.ndarray, d: float) -> 
     lam = np.fmax(dq * j / ((k - j + 1.0) * p), 0.0)
     width = _TAIL_WIDTHS[np.searchsorted(_TAIL_LAMBDAS, lam)]
     size = np.minimum(width, mode - lo) + np.minimum(width, j) + 1.0
-    return mode.astype(np.int64), size.astype(np.int64)
+    return mode.astype(np.int64), size  # integral values; the size only picks a bucket
 
 
 def _window_rows(n: np.ndarray, k: np.ndarray, p: np.ndarray, d: float, mode: np.ndarray,

@@ -22,8 +22,8 @@ def log_sum_exp(a: np.ndarray, axis: int | None = None) -> np.ndarray | float:
         if m == -np.inf:
             return -np.inf
         return float(m + np.log(np.add.reduce(np.exp(a - m), axis=None)))
-    m = np.maximum.reduce(a, axis=axis, keepdims=True)
-    m[m == -np.inf] = 0.0
+    # An all −inf slice gets a finite shift (its sum is then log 0 = −inf, not NaN).
+    m = np.maximum(np.maximum.reduce(a, axis=axis, keepdims=True), -1e300)
     with np.errstate(divide="ignore"):
         out = np.log(np.add.reduce(np.exp(a - m), axis=axis, keepdims=True)) + m
     return np.squeeze(out, axis=axis)
