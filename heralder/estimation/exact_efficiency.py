@@ -42,7 +42,6 @@ from pathlib import Path
 
 import numpy as np
 from scipy.interpolate import PchipInterpolator
-from scipy.linalg import lapack, schur
 from threadpoolctl import threadpool_limits
 
 from heralder.control.records import SwitchState
@@ -51,9 +50,11 @@ from heralder.estimation.efficiency import effective_efficiency, photons_per_pul
 from heralder.physics.exact_dynamics import (
     AtomCavity,
     check_spin,
+    jump_block,
     ladder_start,
     manifold_hamiltonian,
     pulse_start,
+    solve_no_jump,
 )
 
 __all__ = ["NODE_S_MAX", "NODE_TAIL", "ExactEfficiency", "cache_dir", "registered_fraction",
@@ -95,15 +96,6 @@ def _no_jump(diag: np.ndarray, off: np.ndarray, x: np.ndarray) -> np.ndarray:
     return -1j * (hx - xh)
 
 
-def _jump(kappa: float, x: np.ndarray, dim: int) -> np.ndarray:
-    """Return 2κ a X a† of a block into the next manifold's (possibly cut) ``dim`` levels."""
-    out = np.zeros((dim, dim), np.complex128)
-    m = min(dim, x.shape[0] - 1)
-    root = np.sqrt(np.arange(1, m + 1, dtype=np.float64))
-    out[:m, :m] = 2.0 * kappa * root[:, None] * x[1:m + 1, 1:m + 1] * root[None, :]
-    return out
-
-
 def _taylor_terms(bound: float) -> int:
     """Return the Taylor degree M with bound^{M+1}/(M+1)! ≤ 1e-17 (e^{Lh}, ‖Lh‖ ≤ bound)."""
     m, term = 0, 1.0
@@ -128,7 +120,7 @@ def _dead_window_numpy(diag: np.ndarray, off: np.ndarray, kappa: float, fed: np.
         for m in range(1, out.shape[1]):
             nxt = _no_jump(diag, off, out[stage, m - 1])
             if prev.shape[2]:
-                nxt += _jump(kappa, prev[stage, m - 1], dim)
+                nxt += jump_block(kappa, prev[stage, m - 1], dim)
             out[stage, m] = nxt * (step / m)
         u = out[stage].sum(axis=0)
     return u
@@ -143,17 +135,6 @@ def _row_norm(diag: np.ndarray, off: np.ndarray) -> float:
     rows[:-1] += np.abs(off)
     rows[1:] += np.abs(off)
     return float(rows.max())
-
-
-def _solve_block(diag: np.ndarray, off: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-    """Return X with −i(H X − X H†) = rhs, by one complex Schur form of H and LAPACK trsyl."""
-    h = np.diag(diag) + np.diag(off, 1) + np.diag(off, -1)
-    t, q = schur(h, output="complex")
-    c = q.conj().T @ (1j * rhs) @ q
-    y, scale, info = lapack.ztrsyl(t, t, c, trana="N", tranb="C", isgn=-1)
-    if info < 0:
-        raise RuntimeError(f"ztrsyl failed (info {info})")
-    return q @ (y / scale) @ q.conj().T
 
 
 def _registered(model: AtomCavity, S: int, q0: int, state: SwitchState, eta_prime: float,
@@ -176,7 +157,7 @@ def _registered(model: AtomCavity, S: int, q0: int, state: SwitchState, eta_prim
     for j, (diag, off) in enumerate(blocks):
         dim = diag.size
         fed = (np.zeros((dim, dim), np.complex128) if prev_sigma is None
-               else _jump(kappa, prev_sigma, dim))
+               else jump_block(kappa, prev_sigma, dim))
         # Block j of e^{Lτ} applied to 𝒥σ̂: stage by stage, each a Taylor series whose term m
         # takes the jump of block j−1's term m−1 of the same stage.
         terms = np.empty((stages, n_terms + 1, dim, dim), np.complex128)
@@ -184,7 +165,7 @@ def _registered(model: AtomCavity, S: int, q0: int, state: SwitchState, eta_prim
         rhs = -(1.0 - eta_prime) * fed - eta_prime * u
         if j == 0:
             rhs[0, 0] -= 1.0  # −ρ₀ = −|S, q₀⟩|0⟩⟨…|
-        sigma = _solve_block(diag, off, rhs)
+        sigma = solve_no_jump(diag, off, rhs)
         sigma = 0.5 * (sigma + sigma.conj().T)
         occupation = sigma.diagonal().real
         registered += eta_prime * 2.0 * kappa * float(np.arange(dim) @ occupation)

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from types import ModuleType
 
 import numpy as np
-from scipy.linalg import solve_sylvester
+from scipy.linalg import lapack, schur
 from threadpoolctl import threadpool_limits
 
 from heralder.control.records import SwitchState
@@ -46,9 +46,11 @@ __all__ = [
     "EmissionProfile",
     "emission_moments",
     "emission_profile",
+    "jump_block",
     "ladder_start",
     "manifold_hamiltonian",
     "pulse_start",
+    "solve_no_jump",
 ]
 
 _TOP_POPULATION = 1e-20  # a block below this leaves the window at its top (refilled from below)
@@ -357,15 +359,26 @@ class EmissionMoments:
         return float(self.photon_mean_s.mean()) if self.photon_mean_s.size else 0.0
 
 
-def _dense_hamiltonian(model: AtomCavity, S: int, level: int, state: SwitchState) -> np.ndarray:
-    diag, off = manifold_hamiltonian(model, S, level, state)
-    return np.diag(diag) + np.diag(off, 1) + np.diag(off, -1)
+def jump_block(kappa: float, block: np.ndarray, dim: int | None = None) -> np.ndarray:
+    """Return 2κ a X a† of a manifold's block X on the next manifold's first ``dim`` cavity
+    photon levels (default: all of them, one fewer than X has)."""
+    m = block.shape[0] - 1 if dim is None else min(dim, block.shape[0] - 1)
+    out = np.zeros((m, m) if dim is None else (dim, dim), np.complex128)
+    root = np.sqrt(np.arange(1, m + 1, dtype=np.float64))
+    out[:m, :m] = 2.0 * kappa * root[:, None] * block[1:m + 1, 1:m + 1] * root[None, :]
+    return out
 
 
-def _apply_jump(kappa: float, block: np.ndarray) -> np.ndarray:
-    """Return 2κ a X a† for X on the previous manifold (one dimension larger)."""
-    root = np.sqrt(np.arange(1, block.shape[0], dtype=np.float64))
-    return 2.0 * kappa * root[:, None] * block[1:, 1:] * root[None, :]
+def solve_no_jump(diag: np.ndarray, off: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """Return X with −i(H X − X H†) = ``rhs`` for the tridiagonal H (diag, off) of one manifold:
+    one complex Schur form of H and LAPACK trsyl (H† = conj(H) shares it), O(d³)."""
+    h = np.diag(diag) + np.diag(off, 1) + np.diag(off, -1)
+    t, q = schur(h, output="complex")
+    c = q.conj().T @ (1j * rhs) @ q
+    y, scale, info = lapack.ztrsyl(t, t, c, trana="N", tranb="C", isgn=-1)
+    if info < 0:
+        raise RuntimeError(f"ztrsyl failed (info {info})")
+    return q @ (y / scale) @ q.conj().T
 
 
 def emission_moments(model: AtomCavity, S: int, *, state: SwitchState = SwitchState.TC,
@@ -376,7 +389,7 @@ def emission_moments(model: AtomCavity, S: int, *, state: SwitchState = SwitchSt
     P(t_j > t) = Σ_{j' < j} Tr ρ_j'(t) and ∫₀^∞ e^{L_t t} dt = −L_t⁻¹, so
     E[t_j] = Σ_{j' < j} Tr X_j' with L_t X = −ρ₀, and E[t_k²] = 2 Σ_j Tr Y_j with L_t Y = −X.
     L_t is block lower-bidiagonal, so both solves are forward substitutions of one Sylvester
-    equation −i(H_j X_j − X_j H_j†) = R_j per manifold (dense Bartels–Stewart): no time grid,
+    equation −i(H_j X_j − X_j H_j†) = R_j per manifold (:func:`solve_no_jump`): no time grid,
     no photon cutoff.
     """
     s = check_spin(S, n_atoms)
@@ -389,17 +402,16 @@ def emission_moments(model: AtomCavity, S: int, *, state: SwitchState = SwitchSt
     second = 0.0
     with threadpool_limits(limits=1, user_api="blas"):  # small LAPACK calls: see _solve
         for j in range(q0 + s):
-            h = _dense_hamiltonian(model, s, q0 - j, state)
+            diag, off = manifold_hamiltonian(model, s, q0 - j, state)
             if x_prev is None:
-                rhs_x = np.zeros_like(h)
+                rhs_x = np.zeros((diag.size, diag.size), np.complex128)
                 rhs_x[0, 0] = -1.0  # −ρ₀ = −|S, q₀⟩|0⟩⟨…|
-                rhs_y = np.zeros_like(h)
+                rhs_y = np.zeros_like(rhs_x)
             else:
-                rhs_x = -_apply_jump(kappa, x_prev)
-                rhs_y = -_apply_jump(kappa, y_prev)
-            # −i(H X − X H†) = R  ⇔  H X + X(−H†) = iR
-            x_block = solve_sylvester(h, -h.conj().T, 1j * rhs_x)
-            y_block = solve_sylvester(h, -h.conj().T, 1j * (rhs_y - x_block))
+                rhs_x = -jump_block(kappa, x_prev)
+                rhs_y = -jump_block(kappa, y_prev)
+            x_block = solve_no_jump(diag, off, rhs_x)
+            y_block = solve_no_jump(diag, off, rhs_y - x_block)
             time_in_block[j] = np.trace(x_block).real
             second += 2.0 * np.trace(y_block).real
             x_prev, y_prev = x_block, y_block
