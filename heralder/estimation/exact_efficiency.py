@@ -24,9 +24,11 @@ and this module computes it exactly, with no time grid and no Monte Carlo:
 With τ_d = 0 this registers η'k photons; in the bad-cavity limit it reproduces the cascade's
 exact mean (tests). :class:`ExactEfficiency` tabulates the *loss ratio* exact/cascade at a few
 S nodes and interpolates it (monotone cubic in log S), so the table inherits the closed form's
-exact S dependence and only a smooth correction is interpolated. Node values are cached in
-memory and in :func:`cache_dir` (JSON per cavity and detector), so only a cavity's first run
-pays the set-up.
+exact S dependence and only a smooth correction is interpolated. A node costs ~S⁴ once the
+cavity fills with photons, so nodes above :data:`EXACT_S_MAX` come from the same pulse solved
+exactly at smaller S' with x and the dead time per emission rate held
+(:func:`scaled_loss_ratio`). Node values are cached in memory and in :func:`cache_dir` (JSON
+per cavity and detector), so only a cavity's first run pays the set-up.
 """
 
 from __future__ import annotations
@@ -57,8 +59,8 @@ from heralder.physics.exact_dynamics import (
     solve_no_jump,
 )
 
-__all__ = ["NODE_S_MAX", "NODE_TAIL", "ExactEfficiency", "cache_dir", "registered_fraction",
-           "spin_nodes"]
+__all__ = ["EXACT_S_MAX", "NODE_S_MAX", "NODE_TAIL", "SCALED_SIZES", "ExactEfficiency",
+           "cache_dir", "registered_fraction", "scaled_loss_ratio", "spin_nodes"]
 
 _log = logging.getLogger(__name__)
 _CACHE_VERSION = 1  # bump when the solver's results change
@@ -71,10 +73,15 @@ except ImportError:  # pragma: no cover - exercised only without numba
 #: Prior mass above the largest S node (:func:`~heralder.physics.cavity.likely_spin_range`); the
 #: node cost grows as S⁴ where the cavity fills up (x ≳ 1), so the top node is the 1e-3 tail.
 NODE_TAIL = 1e-3
-#: Largest S node at all: a node's cost grows as S⁴ once the cavity holds ~S photons (38 s for
-#: the whole table at x = 2, N = 1000, top node 116; the paper preset at N = 10⁴ would need
-#: manifolds of dimension ~2S+1 ≈ 750, hours). Above it the top node's ratio is held.
-NODE_S_MAX = 128
+#: Largest S node solved directly: a node's cost grows as S⁴ once the cavity holds ~S photons
+#: (S = 128 at x = 2.3: 4 s for a first pulse, 17 s for a later one; S = 372 would take many
+#: minutes). Nodes above it come from :func:`scaled_loss_ratio`.
+EXACT_S_MAX = 128
+#: The S' at which :func:`scaled_loss_ratio` solves a large-S node (a few seconds each at x ≈ 4).
+SCALED_SIZES = (32, 64)
+#: Largest S node at all (the scaled nodes are checked against exact nodes and the exact
+#: sampler up to S = 372, x ≈ 3.9: N = 10⁴'s 1e-3 tail). Above it the top node's ratio is held.
+NODE_S_MAX = 512
 # Bound on ‖L h‖ per stage of e^{Lτ}: the terms peak at 4⁴/4! ≈ 11 while the result is at least
 # e^{−4} of the input, so cancellation costs < 1e-13 relative.
 _TAYLOR_NORM = 4.0
@@ -224,6 +231,69 @@ def registered_fraction(model: AtomCavity, S: int, pulse: int, eta_prime: float,
             cutoff *= 2
 
 
+def _loss_ratio(exact: np.ndarray, cascade: np.ndarray, eta_prime: float) -> np.ndarray:
+    """Return the exact/cascade ratio of the dead-time losses 1 − η_i/η' (1 where neither
+    loses)."""
+    loss_exact = 1.0 - exact / eta_prime
+    loss_cascade = 1.0 - cascade / eta_prime
+    return np.where(loss_cascade > 0, loss_exact / np.maximum(loss_cascade, 1e-300), 1.0)
+
+
+def scaled_loss_ratio(model: AtomCavity, S: int, pulse: int, detector: DetectorModel, *,
+                      sizes: tuple[int, int] = SCALED_SIZES) -> float:
+    """Return the exact/cascade dead-time loss ratio of a large-S pulse from the same pulse
+    solved exactly at two smaller spin lengths.
+
+    With x = √S λ/(κ/2) and the dead time per emission rate held (κSτ_d and ΓS²τ_d), both
+    models' loss fractions tend to limits as S grows, and their ratio approaches its limit as
+    a − b/S: at x = 2.7–3.9 the ratio at S' = 24…128 lies within 1e-4 of such a line
+    (``docs/timing-study/README.md``). So the pulse is solved exactly (:func:`_node_fraction`,
+    cached) at S' ∈ ``sizes`` with λ → λ√(S/S'), τ_d → τ_d S/S' and the cascade's Γ → Γ S/S'
+    (κ, detunings and η' unchanged), and the line in 1/S' through the two ratios is read at
+    S' = S.
+
+    Parameters
+    ----------
+    model
+        The pulse's atom–cavity model in ladder coordinates (a later anti-TC pulse as the TC
+        pulse with ω₀ → −ω₀, see :meth:`ExactEfficiency.ratios`).
+    S
+        Spin length, > max(sizes).
+    pulse
+        Pulse index: 0 starts from |S,0⟩, later ones from a full ladder; picks the cascade's Γ.
+    detector
+        The estimator's detector model (η, ε, τ_d, Γ).
+    sizes
+        The two spin lengths S₁ < S₂ solved exactly (≥ 2).
+
+    Returns
+    -------
+    float
+        The ratio exact/cascade of the loss fractions 1 − η_i(S)/η'.
+    """
+    s = check_spin(S)
+    if isinstance(pulse, bool) or not isinstance(pulse, int | np.integer) or pulse < 0:
+        raise ValueError(f"pulse must be an integer >= 0, got {pulse!r}")
+    if len(sizes) != 2 or not 2 <= sizes[0] < sizes[1] or any(
+            isinstance(v, bool) or not isinstance(v, int | np.integer) for v in sizes):
+        raise ValueError(f"sizes must be two increasing integers >= 2, got {sizes!r}")
+    if s <= sizes[1]:
+        raise ValueError(f"S must exceed the largest of sizes {sizes!r}, got {s}")
+    eta_prime = detector.eta * (1.0 - detector.scatter_eps)
+    ratios = []
+    for size in sizes:
+        scale = s / size
+        small = replace(model, lambda_rad_s=model.lambda_rad_s * math.sqrt(scale))
+        det = replace(detector, dead_time_s=detector.dead_time_s * scale,
+                      gamma_tc_per_s=detector.gamma_tc_per_s * scale,
+                      gamma_antitc_per_s=detector.gamma_antitc_per_s * scale)
+        exact = _node_fraction(small, int(size), pulse == 0, eta_prime, det.dead_time_s)
+        cascade = effective_efficiency(det, np.array([size]), pulse)
+        ratios.append(float(_loss_ratio(np.array([exact]), cascade, eta_prime)[0]))
+    (s1, r1), (s2, r2) = zip(sizes, ratios, strict=True)
+    return r2 + (r2 - r1) * (1.0 / s2 - 1.0 / s) / (1.0 / s1 - 1.0 / s2)
+
+
 def spin_nodes(s_top: int, ratio: float = 2.0) -> np.ndarray:
     """Return geometric S nodes from 2 to ``s_top`` (spacing ``ratio``), both included."""
     if s_top < 2:
@@ -238,8 +308,9 @@ class ExactEfficiency:
 
     η_i(S) = η'(1 − r_i(S) ℓ_i(S)), with ℓ_i the cascade's dead-time loss
     (:func:`~heralder.estimation.efficiency.effective_efficiency`) and r_i = exact/cascade
-    loss computed exactly at :func:`spin_nodes` up to ``s_top`` and interpolated (PCHIP in
-    log S); below the first node and above ``s_top`` the nearest node's ratio is held.
+    loss at :func:`spin_nodes` up to ``s_top`` (solved exactly up to :data:`EXACT_S_MAX`, by
+    :func:`scaled_loss_ratio` above it) and interpolated (PCHIP in log S); below the first
+    node and above ``s_top`` the nearest node's ratio is held.
 
     Attributes
     ----------
@@ -265,13 +336,13 @@ class ExactEfficiency:
         # pulse is computed as a TC pulse from |S,+S⟩ and equal cavities share one cache entry.
         model = self.tc if pulse % 2 == 0 else replace(
             self.anti_tc, omega0_rad_s=-self.anti_tc.omega0_rad_s)
+        small = nodes[nodes <= EXACT_S_MAX]
         exact = np.array([_node_fraction(model, int(s), pulse == 0, eta_prime, det.dead_time_s)
-                          for s in nodes])
-        cascade = effective_efficiency(det, nodes, pulse)
-        loss_exact = 1.0 - exact / eta_prime
-        loss_cascade = 1.0 - cascade / eta_prime
-        return nodes, np.where(loss_cascade > 0, loss_exact / np.maximum(loss_cascade, 1e-300),
-                               1.0)
+                          for s in small])
+        large = [scaled_loss_ratio(model, int(s), pulse, det, sizes=SCALED_SIZES)
+                 for s in nodes[small.size:]]
+        return nodes, np.concatenate((
+            _loss_ratio(exact, effective_efficiency(det, small, pulse), eta_prime), large))
 
     def __call__(self, S: np.ndarray, pulse: int) -> np.ndarray:
         """Return η_i(S) for pulse ``pulse`` (the table's values; afterpulsing not folded)."""
