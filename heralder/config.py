@@ -404,15 +404,21 @@ class StorageConfig:
         Capacity of the writer queue, in records; a full queue is reported as backpressure.
     posterior_stride
         Store the full posterior every this many pulses (0: only at the herald).
+    writer
+        Where the journal and HDF5 file are written: ``"process"`` (a writer process, off the
+        engine's GIL) or ``"thread"`` (a thread of the engine's process).
     """
 
     root: str = "runs"
     queue_size: int = 10000
     posterior_stride: int = 0
+    writer: str = "process"
 
     def __post_init__(self) -> None:
         if self.queue_size < 1:
             raise ValueError(f"queue_size must be >= 1, got {self.queue_size}")
+        if self.writer not in ("process", "thread"):
+            raise ValueError(f"writer must be 'process' or 'thread', got {self.writer!r}")
         if self.posterior_stride < 0:
             raise ValueError(f"posterior_stride must be >= 0, got {self.posterior_stride}")
 

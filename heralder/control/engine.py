@@ -3,9 +3,9 @@
 :class:`Engine` implements :class:`~heralder.control.snapshot.EngineControl`. The constructor
 builds the devices (a bad config fails here, naming the device); :meth:`Engine.start` starts the
 engine thread, which opens the devices (an unreachable one fails the run before it starts, see
-:meth:`Engine.wait_ready`), creates the run directory and the writer thread, then runs shots.
-Whatever happens, the thread ends in ``finally``: switch to its safe state, devices closed, the
-run's ``end`` record written, files finalised.
+:meth:`Engine.wait_ready`), creates the run directory and the writer (a process by default, see
+``[storage] writer``), then runs shots. Whatever happens, the thread ends in ``finally``: switch
+to its safe state, devices closed, the run's ``end`` record written, files finalised.
 
 Simulated labs: after opening the devices the engine looks for an
 :class:`~heralder.control.interfaces.AtomSource` in ``context.shared["lab"]`` and, if found, tells
@@ -50,6 +50,7 @@ from heralder.registry import DeviceContext, build_devices
 from heralder.storage.rundir import CONFIG_NAME, LOG_NAME, make_run_dir
 from heralder.storage.schema import JOURNAL_FORMAT
 from heralder.storage.writer import RunWriter, WriterStats
+from heralder.storage.writer_process import ProcessRunWriter
 
 __all__ = ["CHANGEABLE_SECTIONS", "Engine", "check_changes"]
 
@@ -112,8 +113,8 @@ class Engine:
             maxlen=_LIVE_LATENCIES)
         self._latency_mark = (-float("inf"), (0.0, 0.0))  # (when, (p50, p99))
         self.error: BaseException | None = None
-        self._writer: RunWriter | None = None
-        #: The writer's final statistics (records, backpressure, its thread's CPU), once closed.
+        self._writer: RunWriter | ProcessRunWriter | None = None
+        #: The writer's final statistics (records, backpressure, its CPU), once closed.
         self.writer_stats: WriterStats | None = None
         #: CPU time the engine thread spent running shots (final once the run has ended).
         self.shots_cpu_s = 0.0
@@ -249,7 +250,8 @@ class Engine:
             handler.setLevel(logging.INFO)
             logging.getLogger("heralder").addHandler(handler)  # warnings of drivers etc.
             log.addHandler(handler)
-            self._writer = RunWriter(run_dir, queue_size=self._config.storage.queue_size)
+            writer = ProcessRunWriter if self._config.storage.writer == "process" else RunWriter
+            self._writer = writer(run_dir, queue_size=self._config.storage.queue_size)
             self._put(self._header(uid))
             self._put(self._devices_record())
             self._snapshot = replace(self._snapshot, run_dir=self.run_dir)

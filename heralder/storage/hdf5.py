@@ -232,6 +232,13 @@ class H5RunFile:
                 self._tables["photons"].rows:
             raise DataLossError(f"{self.partial_path}: photon_data disagrees with the photons")
 
+    def detach(self) -> None:
+        """Flush and close the file under its partial name (its run was cut off: ``heralder
+        recover`` rebuilds ``run.h5`` from the journal)."""
+        if self._file:
+            self.flush(everything=True)
+            self._file.close()
+
     def abandon(self) -> None:
         """Close and delete the partial file (an existing ``run.h5`` is left alone)."""
         if self._file:

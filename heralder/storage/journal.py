@@ -4,10 +4,15 @@ The journal is the run's ground truth: one JSON line per record, appended and ne
 :meth:`Journal.append` writes a group of records, flushes and ``fsync`` s before it returns, so a
 record that :meth:`append` returned for survives a crash of the process or the machine. A crash
 can leave at most one partial last line, which :func:`read_journal` reports and skips.
+
+A :class:`Journal` holds an exclusive ``flock`` on its file while open: a second writer is refused,
+and :func:`journal_in_use` tells a reader (``recover``) that a writer, perhaps a writer process
+still draining after its engine died, has not finished.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -17,7 +22,7 @@ from typing import Any
 from heralder.errors import DataLossError
 from heralder.storage.schema import decode_record, encode_record
 
-__all__ = ["Journal", "JournalContents", "read_journal"]
+__all__ = ["Journal", "JournalContents", "journal_in_use", "read_journal"]
 
 
 class Journal:
@@ -27,11 +32,21 @@ class Journal:
     ----------
     path
         The journal file; created if missing, appended to otherwise.
+
+    Raises
+    ------
+    DataLossError
+        If another writer holds the journal open.
     """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._file = open(self.path, "ab")  # noqa: SIM115 - held open for the run
+        try:
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._file.close()
+            raise DataLossError(f"{self.path} is being written by another writer") from None
         self.records_written = 0
 
     def append(self, records: Iterable[dict[str, Any]]) -> int:
@@ -56,6 +71,16 @@ class Journal:
         """Close the file (closing twice does nothing)."""
         if not self._file.closed:
             self._file.close()
+
+
+def journal_in_use(path: str | Path) -> bool:
+    """Return ``True`` while a :class:`Journal` (of any process) holds ``path`` open."""
+    with open(path, "rb") as file:
+        try:
+            fcntl.flock(file.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+    return False
 
 
 @dataclass

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from heralder.errors import DataLossError
 from heralder.storage.hdf5 import H5RunFile
-from heralder.storage.journal import JournalContents, read_journal
+from heralder.storage.journal import JournalContents, journal_in_use, read_journal
 from heralder.storage.writer import JOURNAL_NAME
 
 __all__ = ["RecoverReport", "recover_run"]
@@ -44,11 +45,15 @@ def recover_run(run_dir: str | Path) -> RecoverReport:
         If the run directory has no journal.
     ValueError
         If the journal does not start with a ``run`` record.
+    DataLossError
+        If a writer still holds the journal (a writer process finishing after its engine died).
     """
     run_dir = Path(run_dir)
     journal = run_dir / JOURNAL_NAME
     if not journal.is_file():
         raise FileNotFoundError(f"{run_dir}: no {JOURNAL_NAME} to recover from")
+    if journal_in_use(journal):
+        raise DataLossError(f"{journal} is still being written; recover once its writer ends")
     contents = JournalContents()
     h5 = H5RunFile(run_dir)
     records = 0

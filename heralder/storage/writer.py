@@ -87,6 +87,7 @@ class RunWriter:
         self._high_water = 0
         self._waits = 0
         self._closed = False
+        self._finalise = True
         self._cpu_s = 0.0
         self._thread = threading.Thread(target=self._run, name="heralder-writer", daemon=True)
         self._thread.start()
@@ -126,8 +127,11 @@ class RunWriter:
         return WriterStats(self.journal.records_written, self._queue.qsize(), self._high_water,
                            self._waits, repr(self._error) if self._error else "", self._cpu_s)
 
-    def close(self, timeout_s: float = 60.0) -> Path:
+    def close(self, timeout_s: float = 60.0, *, finalise: bool = True) -> Path:
         """Write everything queued, finish ``run.h5`` and return its path.
+
+        With ``finalise=False`` (a run cut off: its engine died) the HDF5 file is left under
+        its partial name, for ``heralder recover``, and its partial path is returned.
 
         Raises
         ------
@@ -137,13 +141,14 @@ class RunWriter:
         """
         if not self._closed:
             self._closed = True
+            self._finalise = finalise
             self._queue.put(_STOP)  # unbounded wait is safe: the thread drains until _STOP
             self._hurry.set()
         self._thread.join(timeout_s)
         if self._thread.is_alive():
             raise DataLossError(f"the run writer did not finish within {timeout_s} s")
         self._raise_if_failed()
-        return self.h5.final_path
+        return self.h5.final_path if self._finalise else self.h5.partial_path
 
     # ----------------------------------------------------------------------------------------
     def _raise_if_failed(self) -> None:
@@ -178,8 +183,11 @@ class RunWriter:
                     last_flush = time.monotonic()
                 if stop:
                     break
-            self.journal.close()
-            self.h5.close()
+            if self._finalise:
+                self.h5.close()
+            else:
+                self.h5.detach()
+            self.journal.close()  # last: its lock tells recover that this writer is done
         except BaseException as exc:  # report to the engine; it decides what to do
             self._error = exc
             self.journal.close()

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+import pytest
 import tomli_w
 
-from heralder.storage.journal import read_journal
+from heralder.storage.journal import journal_in_use, read_journal
 from heralder.storage.recover import recover_run
 from heralder.storage.validate import validate_run
 
@@ -36,12 +37,22 @@ def journal_shots(path: Path) -> list[int]:
     return [r["shot"] for r in read_journal(path) if r["type"] == "shot"]
 
 
-def test_sigkill_at_random_moments_loses_nothing_journaled(tmp_path):
+def wait_for_writer(journal: Path, timeout_s: float = 30.0) -> None:
+    """Wait until no writer holds the journal (a writer process drains after its engine died)."""
+    deadline = time.monotonic() + timeout_s
+    while journal_in_use(journal):
+        assert time.monotonic() < deadline, "the writer did not end after its engine died"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("writer", ["process", "thread"])
+def test_sigkill_at_random_moments_loses_nothing_journaled(tmp_path, writer):
     rng = random.Random(1234)
     for attempt in range(3):
         root = tmp_path / f"runs{attempt}"
         config = tmp_path / f"crash{attempt}.toml"
-        config.write_text(tomli_w.dumps(CONFIG | {"storage": {"root": str(root)}}))
+        config.write_text(tomli_w.dumps(CONFIG | {"storage": {"root": str(root),
+                                                              "writer": writer}}))
         proc = subprocess.Popen([sys.executable, "-c", RUNNER, str(config)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
@@ -62,6 +73,8 @@ def test_sigkill_at_random_moments_loses_nothing_journaled(tmp_path):
             if proc.poll() is None:
                 proc.kill()
             proc.stderr.close()
+        wait_for_writer(journal)
+        assert not (journal.parent / "run.h5").exists()  # a cut-off run is left to recover
         shots = journal_shots(journal)
         assert shots == list(range(len(shots)))  # nothing missing in the middle
         run_dir = journal.parent
