@@ -25,6 +25,8 @@ def dead_window(diag: np.ndarray, off: np.ndarray, kappa: float, fed: np.ndarray
     ``prev`` holds block j−1's terms (shape (stages, terms + 1, d', d'); d' = 0 for block 0),
     ``out`` has shape (stages, terms + 1, d, d); term m of a stage is
     (step/m)(𝓗 term_{m−1} + 𝒥 prev[stage, m−1]) and the stage's sum feeds the next stage.
+    ``fed`` and ``prev`` are Hermitian, and 𝓗, 𝒥 keep that, so only the upper triangle of each
+    term is computed and the lower one mirrored.
     """
     stages, n_terms, d = out.shape[0], out.shape[1] - 1, diag.size
     dp = prev.shape[2]
@@ -37,7 +39,7 @@ def dead_window(diag: np.ndarray, off: np.ndarray, kappa: float, fed: np.ndarray
             y = out[st, m]
             scale = step / m
             for a in range(d):
-                for b in range(d):
+                for b in range(a, d):
                     hx = diag[a] * x[a, b]
                     xh = x[a, b] * diag[b].conjugate()
                     if a < d - 1:
@@ -54,5 +56,8 @@ def dead_window(diag: np.ndarray, off: np.ndarray, kappa: float, fed: np.ndarray
                               * prev[st, m - 1, a + 1, b + 1])
                     y[a, b] = scale * v
                     total[a, b] += y[a, b]
+                    if b > a:
+                        y[b, a] = y[a, b].conjugate()
+                        total[b, a] += y[b, a]
         u = total
     return u

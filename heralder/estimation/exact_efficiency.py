@@ -77,8 +77,9 @@ NODE_TAIL = 1e-3
 #: (S = 128 at x = 2.3: 4 s for a first pulse, 17 s for a later one; S = 372 would take many
 #: minutes). Nodes above it come from :func:`scaled_loss_ratio`.
 EXACT_S_MAX = 128
-#: The S' at which :func:`scaled_loss_ratio` solves a large-S node (a few seconds each at x ≈ 4).
-SCALED_SIZES = (32, 64)
+#: The S' at which :func:`scaled_loss_ratio` solves a large-S node: 0.3–6 s per node at S = 372
+#: (paper preset, x = 2 cavity), ratios within 3e-4 of (32, 64)'s, which cost up to 9× more.
+SCALED_SIZES = (24, 48)
 #: Largest S node at all (the scaled nodes are checked against exact nodes and the exact
 #: sampler up to S = 372, x ≈ 3.9: N = 10⁴'s 1e-3 tail). Above it the top node's ratio is held.
 NODE_S_MAX = 512
@@ -246,7 +247,7 @@ def scaled_loss_ratio(model: AtomCavity, S: int, pulse: int, detector: DetectorM
 
     With x = √S λ/(κ/2) and the dead time per emission rate held (κSτ_d and ΓS²τ_d), both
     models' loss fractions tend to limits as S grows, and their ratio approaches its limit as
-    a − b/S: at x = 2.7–3.9 the ratio at S' = 24…128 lies within 1e-4 of such a line
+    a − b/S: at x = 2.7–3.9 the ratio at S' = 24…128 lies within 3e-4 of such a line
     (``docs/timing-study/README.md``). So the pulse is solved exactly (:func:`_node_fraction`,
     cached) at S' ∈ ``sizes`` with λ → λ√(S/S'), τ_d → τ_d S/S' and the cascade's Γ → Γ S/S'
     (κ, detunings and η' unchanged), and the line in 1/S' through the two ratios is read at
