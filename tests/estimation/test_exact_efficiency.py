@@ -38,10 +38,14 @@ def _fresh_node_cache(monkeypatch, tmp_path):
     module._node_fraction.cache_clear()
 
 
-def _cascade(model: AtomCavity, eta: float, dead_time_s: float, S: int, pulse: int) -> float:
+def _detector(model: AtomCavity, eta: float, dead_time_s: float) -> DetectorModel:
     gamma = model.gamma_per_s
-    det = DetectorModel(eta=eta, dead_time_s=dead_time_s, gamma_tc_per_s=gamma,
-                        gamma_antitc_per_s=gamma)
+    return DetectorModel(eta=eta, dead_time_s=dead_time_s, gamma_tc_per_s=gamma,
+                         gamma_antitc_per_s=gamma)
+
+
+def _cascade(model: AtomCavity, eta: float, dead_time_s: float, S: int, pulse: int) -> float:
+    det = _detector(model, eta, dead_time_s)
     return float(effective_efficiency(det, np.array([S]), pulse)[0])
 
 
@@ -130,9 +134,7 @@ def test_compiled_dead_window_equals_the_numpy_reference(monkeypatch):
 
 def test_table_interpolates_between_nodes_and_holds_the_ratio_outside():
     eta, tau = 0.5, 1e-6
-    gamma = STRONG.gamma_per_s
-    det = DetectorModel(eta=eta, dead_time_s=tau, gamma_tc_per_s=gamma,
-                        gamma_antitc_per_s=gamma)
+    det = _detector(STRONG, eta, tau)
     table = ExactEfficiency(det, STRONG, STRONG, s_top=16)
     S = np.array([0, 1, 2, 6, 12, 16, 24])
     for pulse in (0, 1, 2):
@@ -156,9 +158,7 @@ def test_node_values_are_cached_on_disk_for_the_next_process(monkeypatch, tmp_pa
     solve = module.registered_fraction
     monkeypatch.setattr(module, "registered_fraction",
                         lambda *args, **kw: solved.append(args[1]) or solve(*args, **kw))
-    gamma = STRONG.gamma_per_s
-    det = DetectorModel(eta=0.5, dead_time_s=1e-6, gamma_tc_per_s=gamma,
-                        gamma_antitc_per_s=gamma)
+    det = _detector(STRONG, 0.5, 1e-6)
     table = ExactEfficiency(det, STRONG, STRONG, s_top=8)
     module._node_fraction.cache_clear()
     first = table.ratios(1)[1]
@@ -191,12 +191,6 @@ def test_the_engine_uses_the_exact_table_only_where_the_cascade_is_invalid():
     post = new_posterior(paper, "numpy")
     table = post.model.eta_table(1, 40)
     assert np.allclose(table[:41], dead_time_efficiency(paper)(np.arange(41), 1))
-
-
-def _detector(model: AtomCavity, eta: float, dead_time_s: float) -> DetectorModel:
-    gamma = model.gamma_per_s
-    return DetectorModel(eta=eta, dead_time_s=dead_time_s, gamma_tc_per_s=gamma,
-                         gamma_antitc_per_s=gamma)
 
 
 def _exact_ratio(model: AtomCavity, S: int, pulse: int, det: DetectorModel) -> float:
