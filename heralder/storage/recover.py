@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,8 +37,10 @@ class RecoverReport:
     bad_lines: list[int] = field(default_factory=list)
 
 
-def recover_run(run_dir: str | Path) -> RecoverReport:
+def recover_run(run_dir: str | Path, *, writer_wait_s: float = 10.0) -> RecoverReport:
     """Rebuild ``run_dir/run.h5`` from ``run_dir/journal.jsonl`` (written aside, then renamed).
+
+    A writer still holding the journal is waited for up to ``writer_wait_s``.
 
     Raises
     ------
@@ -46,14 +49,18 @@ def recover_run(run_dir: str | Path) -> RecoverReport:
     ValueError
         If the journal does not start with a ``run`` record.
     DataLossError
-        If a writer still holds the journal (a writer process finishing after its engine died).
+        If a writer still holds the journal after ``writer_wait_s``.
     """
     run_dir = Path(run_dir)
     journal = run_dir / JOURNAL_NAME
     if not journal.is_file():
         raise FileNotFoundError(f"{run_dir}: no {JOURNAL_NAME} to recover from")
-    if journal_in_use(journal):
-        raise DataLossError(f"{journal} is still being written; recover once its writer ends")
+    deadline = time.monotonic() + writer_wait_s
+    while journal_in_use(journal):  # e.g. a writer process finishing after its engine died
+        if time.monotonic() > deadline:
+            raise DataLossError(f"{journal} is still being written after {writer_wait_s:g} s; "
+                                "recover once its writer ends")
+        time.sleep(0.02)
     contents = JournalContents()
     h5 = H5RunFile(run_dir)
     records = 0

@@ -41,7 +41,7 @@ import numpy as np
 
 from heralder.errors import DataLossError
 from heralder.storage.schema import table_dtype
-from heralder.storage.writer import RunWriter, WriterStats
+from heralder.storage.writer import JOURNAL_NAME, RunWriter, WriterStats
 
 __all__ = ["ProcessRunWriter"]
 
@@ -141,6 +141,7 @@ class ProcessRunWriter:
         if queue_size < 1:
             raise ValueError(f"queue_size must be >= 1, got {queue_size}")
         self.run_dir = Path(run_dir)
+        (self.run_dir / JOURNAL_NAME).touch()  # the run has its journal from the start, as ever
         self._proc = _take()
         self._out = b""
         self._eof = False

@@ -50,9 +50,10 @@ def test_process_and_thread_write_identical_journals_and_tables(tmp_path, record
 
 
 def test_writer_processes_are_reused_run_after_run(tmp_path, records):
-    first = ProcessRunWriter(tmp_path / "missing-dir-is-fine-until-used")
+    (tmp_path / "r0" / JOURNAL_NAME).mkdir(parents=True)
+    first = ProcessRunWriter(tmp_path / "r0")
     pid = first._proc.pid
-    with pytest.raises(DataLossError):  # the run dir did not exist: the failure is reported
+    with pytest.raises(DataLossError):  # its journal cannot be opened: the failure is reported
         first.close(10.0)
     (tmp_path / "r1").mkdir()
     (tmp_path / "r2").mkdir()
@@ -148,7 +149,7 @@ def test_a_journal_has_one_writer_and_recover_waits_for_it(tmp_path, records):
     with pytest.raises(DataLossError, match="another writer"):
         Journal(tmp_path / JOURNAL_NAME)
     with pytest.raises(DataLossError, match="still being written"):
-        recover_run(tmp_path)
+        recover_run(tmp_path, writer_wait_s=0.1)
     journal.close()
     assert not journal_in_use(tmp_path / JOURNAL_NAME)
     assert recover_run(tmp_path).shots == 1
