@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -35,6 +37,24 @@ def devices() -> dict:
         device.open()
     built["lab"] = context.shared["lab"]
     return built
+
+
+def test_per_pulse_records_are_the_dataclasses_own(devices: dict) -> None:
+    """The counter and switch build their per-pulse records without ``__init__``: every field
+    is set, and each record equals (and is as frozen as) the one the constructor builds."""
+    counter, switch, lab = devices["counter"], devices["switch"], devices["lab"]
+    switch._latency_s = 1e-4  # a delayed acknowledgement: its own time
+    lab.new_shot()
+    ack = switch.set_state(ANTI, 1.0)
+    counter.arm(1)
+    block = counter.read(1.0)
+    for record in (ack, block):
+        names = [f.name for f in dataclasses.fields(record)]
+        assert list(vars(record)) == names
+        assert record == type(record)(*(getattr(record, name) for name in names))
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            record.t_read_s = 0.0
+    assert ack.t_ack_s == pytest.approx(ack.t_sent_s + 1e-4) and ack.ok
 
 
 def test_virtual_devices_pass_their_protocols(devices: dict) -> None:
