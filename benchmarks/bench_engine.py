@@ -68,7 +68,8 @@ def _engine_run(config: Config, context: DeviceContext | None = None
 
     The clock starts once recording has started (devices open, files created: a one-off cost
     of ~0.1 s) and stops when the files are final, so the rate is the sustained one. The CPU
-    time covers every thread (engine, writer, emulators), so it is the cost on a shared machine.
+    time covers every thread (engine, writer, emulators) and the writer process if there is
+    one, so it is the cost on a shared machine.
     """
     engine = Engine(config, clock=SimClock()) if context is None else Engine(
         config, context=context)
@@ -77,6 +78,8 @@ def _engine_run(config: Config, context: DeviceContext | None = None
     start, cpu = time.perf_counter(), time.process_time()
     engine.join(3600)
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    if config.storage.writer == "process" and engine.writer_stats is not None:
+        cpu += engine.writer_stats.cpu_s
     pulses = sum(h.pulses for h in engine.heralds)
     return pulses / elapsed, np.asarray(engine.latencies_s), pulses, cpu / pulses, engine
 
@@ -145,13 +148,22 @@ def _results(label: str, config: Config, target: bool) -> list[BenchResult]:
     bare, bare_cpu = _bare_loop(config, min(pulses, 3000))
     estimator_cpu = _estimator_cpu(engine)
     p50, p99 = (float(np.percentile(lat, q)) for q in (50, 99))
+    if target:  # the same run with the writer thread instead of the writer process
+        thread_rate = _engine_run(updated_config(config, {"storage.writer": "thread"}))[0]
+        comparison = [BenchResult(f"{label}: engine sustained, writer thread (comparison)",
+                                  thread_rate, "pulses/s", baseline=rate,
+                                  ratio=compare(thread_rate, rate, higher_is_better=True))]
+    else:
+        comparison = []
     return [
+        *comparison,
         BenchResult(f"{label}: bare device loop (baseline)", bare, "pulses/s",
                     details={"cpu_us_per_pulse": bare_cpu * 1e6}),
         BenchResult(f"{label}: engine sustained", rate, "pulses/s",
                     target=">= 20000 pulses/s" if target else "", ok=rate >= 2e4 if target
                     else None, baseline=bare, ratio=compare(rate, bare, higher_is_better=True),
-                    details={"pulses": pulses, "cpu_us_per_pulse": cpu * 1e6}),
+                    details={"pulses": pulses, "cpu_us_per_pulse": cpu * 1e6,
+                             "writer": config.storage.writer}),
         BenchResult(f"{label}: engine CPU per pulse (all threads)", cpu * 1e6, "µs",
                     baseline=bare_cpu * 1e6, ratio=compare(cpu, bare_cpu),
                     details={"engine_thread_us": shots_cpu * 1e6,
@@ -160,7 +172,7 @@ def _results(label: str, config: Config, target: bool) -> list[BenchResult]:
                              # set-up and herald), and what the parts cost more when
                              # interleaved than when measured alone (caches)
                              "engine_rest_us": (shots_cpu - bare_cpu - estimator_cpu) * 1e6,
-                             "writer_thread_us": writer_cpu * 1e6,
+                             "writer_us": writer_cpu * 1e6,  # its thread or process
                              # start-up, finalisation and the other threads
                              "other_us": (cpu - shots_cpu - writer_cpu) * 1e6,
                              "cpu_bound_pulses_per_s": 1.0 / cpu}),
