@@ -148,11 +148,12 @@ def _results(label: str, config: Config, target: bool) -> list[BenchResult]:
     bare, bare_cpu = _bare_loop(config, min(pulses, 3000))
     estimator_cpu = _estimator_cpu(engine)
     p50, p99 = (float(np.percentile(lat, q)) for q in (50, 99))
-    if target:  # the same run with the writer thread instead of the writer process
-        thread_rate = _engine_run(updated_config(config, {"storage.writer": "thread"}))[0]
-        comparison = [BenchResult(f"{label}: engine sustained, writer thread (comparison)",
-                                  thread_rate, "pulses/s", baseline=rate,
-                                  ratio=compare(thread_rate, rate, higher_is_better=True))]
+    if target:  # the same run with the other writer (thread or process)
+        other = "process" if config.storage.writer == "thread" else "thread"
+        other_rate = _engine_run(updated_config(config, {"storage.writer": other}))[0]
+        comparison = [BenchResult(f"{label}: engine sustained, writer {other} (comparison)",
+                                  other_rate, "pulses/s", baseline=rate,
+                                  ratio=compare(other_rate, rate, higher_is_better=True))]
     else:
         comparison = []
     return [

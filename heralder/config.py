@@ -405,14 +405,14 @@ class StorageConfig:
     posterior_stride
         Store the full posterior every this many pulses (0: only at the herald).
     writer
-        Where the journal and HDF5 file are written: ``"process"`` (a writer process, off the
-        engine's GIL) or ``"thread"`` (a thread of the engine's process).
+        Where the journal and HDF5 file are written: ``"thread"`` (a thread of the engine's
+        process) or ``"process"`` (a writer process, off the engine's GIL).
     """
 
     root: str = "runs"
     queue_size: int = 10000
     posterior_stride: int = 0
-    writer: str = "process"
+    writer: str = "thread"
 
     def __post_init__(self) -> None:
         if self.queue_size < 1:

@@ -3,7 +3,7 @@
 :class:`Engine` implements :class:`~heralder.control.snapshot.EngineControl`. The constructor
 builds the devices (a bad config fails here, naming the device); :meth:`Engine.start` starts the
 engine thread, which opens the devices (an unreachable one fails the run before it starts, see
-:meth:`Engine.wait_ready`), creates the run directory and the writer (a process by default, see
+:meth:`Engine.wait_ready`), creates the run directory and the writer (a thread, or a process, see
 ``[storage] writer``), then runs shots. Whatever happens, the thread ends in ``finally``: switch
 to its safe state, devices closed, the run's ``end`` record written, files finalised.
 

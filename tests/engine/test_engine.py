@@ -66,9 +66,14 @@ def test_heralds_converge_to_the_true_spin_and_the_run_is_recorded(make_config):
 
 def test_same_seed_same_run_and_replay_reproduces_every_decision(make_config):
     first = run_engine(make_config())
-    second = run_engine(make_config())
+    second = run_engine(make_config(storage={"writer": "process"}))  # the other writer
     assert [(h.map_s, h.pulses, h.true_s) for h in first.heralds] == \
         [(h.map_s, h.pulses, h.true_s) for h in second.heralds]
+    shots = [[r["tables"]["pulses"].tobytes() for r in journal(engine) if r["type"] == "shot"]
+             for engine in (first, second)]
+    assert shots[0] == shots[1] and len(shots[1]) == 12
+    assert second.writer_stats.records_written == len(journal(second))
+    assert validate_run(second.run_dir).ok
     assert journal(first)[0]["journal_format"] == JOURNAL_FORMAT == 2  # packed binary tables
     report = replay_run(first.run_dir)
     assert report.ok, report.mismatches[:5]
