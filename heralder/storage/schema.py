@@ -174,6 +174,9 @@ def _plain(value: Any) -> Any:
     raise TypeError(f"cannot store a {type(value).__name__} in the journal")
 
 
+#: The journal's JSON encoder (json.dumps builds a new one per call when given options: ~6 µs).
+_JSON = json.JSONEncoder(separators=(",", ":"), default=_plain)
+
 #: Table name -> the start of its packed JSON object, up to the opening quote of the base64.
 _PACK_HEADS = {
     name: f'"{name}":{{"fields":{json.dumps(dtype.names, separators=(",", ":"))},"b64":"'.encode()
@@ -208,10 +211,9 @@ def encode_record(record: dict[str, Any]) -> bytes:
     if record.get("type") not in RECORD_TYPES:
         raise ValueError(f"record type must be one of {RECORD_TYPES}, got {record.get('type')!r}")
     if record["type"] != "shot":
-        return (json.dumps(record, separators=(",", ":"), default=_plain) + "\n").encode()
+        return (_JSON.encode(record) + "\n").encode()
     tables = _packed_tables(record["tables"])  # raises ValueError for an unknown table first
-    head = json.dumps({k: v for k, v in record.items() if k != "tables"}, separators=(",", ":"),
-                      default=_plain).encode()
+    head = _JSON.encode({k: v for k, v in record.items() if k != "tables"}).encode()
     return b"".join((head[:-1], b',"tables":{', tables, b"}}\n"))
 
 
