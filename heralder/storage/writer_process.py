@@ -19,6 +19,10 @@ Guarantees, as with the thread:
 
 Starting a process costs ~0.3–0.5 s (imports): writer processes are kept and reused, one run at a
 time each, by the process that started them (they exit when it does).
+
+Not the default: on the 2-core machine it was measured on, the engine thread ran slower while the
+writer process worked beside it, and runs were slower than with the writer thread (see the
+``bench_engine`` comparison line).
 """
 
 from __future__ import annotations
@@ -201,8 +205,9 @@ class ProcessRunWriter:
         if self._error:  # a writer that failed ends after its last report
             _end(self._proc)
         self._raise_if_failed()
-        with _idle_lock:  # healthy: kept for the next run
-            _idle.append(self._proc)
+        with _idle_lock:  # healthy: kept for the next run (once, however often close is called)
+            if self._proc not in _idle:
+                _idle.append(self._proc)
         return Path(self._final["path"])
 
     # ----------------------------------------------------------------------------------------

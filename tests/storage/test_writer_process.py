@@ -61,6 +61,7 @@ def test_writer_processes_are_reused_run_after_run(tmp_path, records):
     for record in records(n_shots=1):
         one.put(record)
     one.close()
+    one.close()  # closing twice hands the process back once
     two = ProcessRunWriter(tmp_path / "r2")
     assert two._proc.pid == one._proc.pid != pid  # the healthy one came back; the failed one ended
     two.put(records(n_shots=1)[0])
