@@ -74,10 +74,10 @@ except ImportError:  # pragma: no cover - exercised only without numba
 #: node cost grows as S⁴ where the cavity fills up (x ≳ 1), so the top node is the 1e-3 tail.
 NODE_TAIL = 1e-3
 #: Largest S node solved directly: a node's cost grows as S⁴ once the cavity holds ~S photons
-#: (S = 128 at x = 2.3: 4 s for a first pulse, 17 s for a later one; S = 372 would take many
+#: (S = 128 at x = 2.3: 4 s for a first pulse, 10 s for a later one; S = 372 would take many
 #: minutes). Nodes above it come from :func:`scaled_loss_ratio`.
 EXACT_S_MAX = 128
-#: The S' at which :func:`scaled_loss_ratio` solves a large-S node: 0.3–6 s per node at S = 372
+#: The S' at which :func:`scaled_loss_ratio` solves a large-S node: 0.3–9 s per node at S = 372
 #: (paper preset, x = 2 cavity), ratios within 3e-4 of (32, 64)'s, which cost up to 9× more.
 SCALED_SIZES = (24, 48)
 #: Largest S node at all (the scaled nodes are checked against exact nodes and the exact
