@@ -12,9 +12,9 @@ replay (:mod:`heralder.control.replay`), so a replay reproduces the engine's dec
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from time import perf_counter
 from typing import Any
 
 import numpy as np
@@ -191,48 +191,50 @@ class ShotRunner:
                      outcome: ShotOutcome, forced_stop: bool = False) -> tuple[bool, str, bool]:
         """Update, decide, command the switch and log everything for pulse ``k`` (fired in
         state ``_STATES[code]``); return (stop, reason, late). This runs once per pulse: keep
-        it lean (no per-pulse objects beyond the log's row tuples, no calls it can do without).
+        it lean (no per-pulse objects beyond the log's row, no calls it can do without).
         """
-        wall, wall0_s = time.perf_counter, self.wall0_s
-        t_data = wall() - wall0_s
+        wall0_s = self.wall0_s
+        t_data = perf_counter() - wall0_s
         deadline = t_data + self._deadline_s
         counts, valid, t_pulse_s, marker_ps, times_s, _ = pulse
         if valid:
             update_posterior(posterior, counts, times_s, self._use_times, self._gate_s)
             policy_stop, reason, value = self._policy.decide(posterior)  # guard rails included
+            stop = policy_stop or forced_stop
         else:  # lost data: never read as zero photons; herald what is known
             outcome.invalid += 1
-            policy_stop, reason, value = False, "data_loss", math.nan
-        stop = policy_stop or forced_stop or not valid
-        t_decided = t_sent = t_ack = wall() - wall0_s
-        ack_ok = True
+            policy_stop, reason, value, stop = False, "data_loss", math.nan, True
+        t_decided = t_sent = t_ack = perf_counter() - wall0_s
         if forced_stop:  # the stop came after this pulse had fired: its deadline had passed
             deadline = t_data
         elif not stop:
             if not self._streamed:  # stepped: set the next pulse's polarisation
-                t_sent = wall() - wall0_s
+                t_sent = perf_counter() - wall0_s
                 ack = self.switch.set_state(_STATES[code ^ 1], self._timeout_s)
-                t_ack = wall() - wall0_s
-                ack_ok = self._ack(ack)
+                t_ack = perf_counter() - wall0_s
+                if not ack.ok:
+                    self._ack(ack)
             # else: the running pattern switches by itself
         elif self._streamed:
-            t_sent = wall() - wall0_s
+            t_sent = perf_counter() - wall0_s
             ack = self.switch.stop_pattern(self._timeout_s)
-            t_ack = wall() - wall0_s
+            t_ack = perf_counter() - wall0_s
             self._pattern_running = False
-            ack_ok = self._ack(ack)
+            self._ack(ack)
         # else: a stepped stop needs no command
         late = t_ack > deadline
         outcome.latencies_s.append(t_ack - t_data)
-        outcome.late += late
+        if late:
+            outcome.late += 1
         outcome.last_wall_s = t_ack
         if self._qfi_every or stop:
             qfi, qfi_ideal = posterior.qfi(), posterior.qfi_ideal()
         else:
             qfi = qfi_ideal = math.nan
+        # ack_ok is always True here: a wrong read-back raised in _ack above
         log.add(k, code, counts, valid, t_pulse_s - self.t0_s, marker_ps,
                 (stop, policy_stop, value, t_data, t_decided, t_sent, t_ack, deadline, late,
-                 ack_ok),
+                 True),
                 (*posterior.summary(), qfi, qfi_ideal, posterior.support_size))
         if times_s is not None:
             log.add_photons(k, times_s, pulse.timestamps_ps)
