@@ -34,8 +34,10 @@ def _fresh_node_cache(monkeypatch, tmp_path):
 
     monkeypatch.setenv("HERALDER_CACHE_DIR", str(tmp_path / "node-cache"))
     module._node_fraction.cache_clear()
+    module._ratio_curve.cache_clear()
     yield
     module._node_fraction.cache_clear()
+    module._ratio_curve.cache_clear()
 
 
 def _detector(model: AtomCavity, eta: float, dead_time_s: float) -> DetectorModel:
@@ -257,3 +259,21 @@ def test_scaled_node_bad_input_names_the_argument(kwargs, name):
             **kwargs}
     with pytest.raises(ValueError, match=name):
         scaled_loss_ratio(**args)
+
+
+def test_equal_tables_share_their_ratio_curve_per_pulse_kind(monkeypatch):
+    # the engine builds an equal table for every shot: the nodes and the PCHIP are built once
+    # per pulse kind (0; odd; even > 0), and the values stay those of a fresh build
+    calls = []
+    ratios = ExactEfficiency.ratios
+    monkeypatch.setattr(ExactEfficiency, "ratios",
+                        lambda self, pulse: calls.append(pulse) or ratios(self, pulse))
+    det = _detector(STRONG, 0.5, 1e-6)
+    S = np.arange(40)
+    first = [ExactEfficiency(det, STRONG, STRONG, s_top=16)(S, p) for p in range(5)]
+    again = [ExactEfficiency(det, STRONG, STRONG, s_top=16)(S, p) for p in range(5)]
+    assert calls == [0, 1, 2]
+    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
+    assert np.array_equal(first[3], first[1]) and np.array_equal(first[4], first[2])
+    ExactEfficiency(det, STRONG, STRONG, s_top=8)(S, 1)  # another table: its own curve
+    assert calls == [0, 1, 2, 1]
