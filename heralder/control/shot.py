@@ -95,6 +95,7 @@ class ShotRunner:
         self._deadline_s = self._gate_s = self._timeout_s = 0.0
         self._use_times = self._qfi_every = self._streamed = False
         self._stride = 0
+        self._pulses: CounterPulses | TagPulses | None = None
 
     def _source(self, config: Config) -> CounterPulses | TagPulses:
         trigger = self.devices.get("trigger")
@@ -120,6 +121,7 @@ class ShotRunner:
             self._qfi_every = engine.qfi_every_pulse
             self._stride = config.storage.posterior_stride
             self._streamed = config.run.mode == "streamed"
+            self._pulses = self._source(config)  # start() resets it for each shot
         return self._template.copy()
 
     def run(self, shot: int, config: Config, on_pulse: Callable[[ShotLog, Any], None],
@@ -131,8 +133,7 @@ class ShotRunner:
         with reason ``"fault"`` of what was measured so far (the caller makes the hardware safe).
         """
         posterior = self._prepare(config)
-        streamed = self._streamed
-        source = self._source(config)
+        streamed, source = self._streamed, self._pulses
         log = ShotLog(shot)
         outcome = ShotOutcome()
         if self.atoms is not None:
