@@ -364,8 +364,9 @@ class ExactEfficiency:
 def _ratio_curve(table: ExactEfficiency,
                  pulse: int) -> tuple[float, float, Callable[[np.ndarray], np.ndarray]]:
     """Return (log S of the first and last node, r(log S)) of ``table`` for pulse 0, 1 or 2
-    (a pulse's kind), kept per table: the engine builds an equal table for every shot, and the
-    nodes and PCHIP would otherwise cost ~1 ms per pulse kind each time."""
+    (a pulse's kind), kept per table: the timing study builds an equal table for every shot
+    (:func:`~heralder.control.estimator_setup.new_posterior` per shot), and the nodes and PCHIP
+    would otherwise cost ~1 ms per pulse kind each time."""
     nodes, ratio = table.ratios(pulse)
     log_nodes = np.log(nodes.astype(np.float64))
     if nodes.size == 1:
