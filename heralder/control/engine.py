@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import collections
 import logging
-import queue
 import threading
 import time
 from dataclasses import replace
@@ -94,7 +93,9 @@ class Engine:
                                                 config=config)
         self.devices = build_devices(config, self.context)
         check_roles(config, self.devices)
-        self._commands: queue.Queue[tuple[str, Any]] = queue.Queue()
+        # appended by any thread, popped by the engine thread before each shot (deque operations
+        # are atomic; a Queue's get_nowait raising Empty cost more than a shot's record)
+        self._commands: collections.deque[tuple[str, Any]] = collections.deque()
         self._events: collections.deque[EngineEvent] = collections.deque(maxlen=10000)
         self._events_lock = threading.Lock()
         self._publish_every_s = 1.0 / config.gui.refresh_hz  # live views: as often as shown
@@ -171,7 +172,7 @@ class Engine:
             If a key is unknown, not changeable during a run, or its value invalid.
         """
         self._pending_config = check_changes(self._pending_config, changes)
-        self._commands.put(("parameters", dict(changes)))
+        self._commands.append(("parameters", dict(changes)))
 
     def snapshot(self) -> EngineSnapshot:
         """Return the latest snapshot."""
@@ -344,11 +345,8 @@ class Engine:
         self._publish_totals()
 
     def _apply_commands(self) -> None:
-        while True:
-            try:
-                kind, changes = self._commands.get_nowait()
-            except queue.Empty:
-                return
+        while self._commands:
+            kind, changes = self._commands.popleft()
             if kind == "parameters":
                 self._config = updated_config(self._config, changes)
                 self._snapshot = replace(self._snapshot, shots_total=self._config.run.shots)

@@ -6,13 +6,18 @@ is the backpressure, reported to the caller through its return value) and raises
 :class:`~heralder.errors.DataLossError` only if the writer has died. The thread writes what
 arrives within ``gather_s`` as one group: journal lines, then one ``fsync`` (group commit: every
 shot is durable before the next group starts), then the rows into HDF5.
+
+The queue is a :class:`collections.deque` (appends and pops are atomic) with a wake-up event set
+only when a record arrives in an empty queue, and a condition only for a full one: a
+:class:`queue.Queue` locks, counts and notifies on every ``put`` and ``get`` (~5 µs per record
+in the engine and writer threads together, against ~0.5 µs).
 """
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,7 +84,10 @@ class RunWriter:
         self.run_dir = Path(run_dir)
         self.journal = Journal(self.run_dir / JOURNAL_NAME)
         self.h5 = H5RunFile(self.run_dir)
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
+        self._queue: deque[Any] = deque()
+        self._capacity = queue_size
+        self._arrived = threading.Event()  # set when a record arrives in an empty queue
+        self._space = threading.Condition()  # a put waiting for a full queue to drain
         self._hurry = threading.Event()  # cuts the gathering short: queue full, or closing
         self._flush_interval_s = flush_interval_s
         self._gather_s = gather_s
@@ -104,27 +112,28 @@ class RunWriter:
         """
         if self._closed:
             raise DataLossError("the run writer is closed")
-        waited = False
-        while True:
-            self._raise_if_failed()
-            try:
-                if waited:
-                    self._queue.put(record, timeout=timeout_s)
-                else:
-                    self._queue.put_nowait(record)
-                break
-            except queue.Full:
-                if not waited:
-                    self._waits += 1
-                    self._hurry.set()
-                waited = True
-        self._high_water = max(self._high_water, self._queue.qsize())
-        self._raise_if_failed()  # a failure while we waited: the record will not be written
+        self._raise_if_failed()
+        records = self._queue
+        waited = len(records) >= self._capacity
+        if waited:
+            self._waits += 1
+            self._hurry.set()
+            with self._space:
+                while len(records) >= self._capacity:
+                    self._space.wait(timeout_s)
+                    self._raise_if_failed()  # the record will not be written
+        records.append(record)
+        depth = len(records)
+        if depth == 1:  # the writer may be waiting for the first record of a group
+            self._arrived.set()
+        if depth > self._high_water:
+            self._high_water = depth
+        self._raise_if_failed()  # it failed meanwhile: the record will not be written
         return waited
 
     def stats(self) -> WriterStats:
         """Return the current :class:`WriterStats`."""
-        return WriterStats(self.journal.records_written, self._queue.qsize(), self._high_water,
+        return WriterStats(self.journal.records_written, len(self._queue), self._high_water,
                            self._waits, repr(self._error) if self._error else "", self._cpu_s)
 
     def close(self, timeout_s: float = 60.0, *, finalise: bool = True) -> Path:
@@ -142,7 +151,8 @@ class RunWriter:
         if not self._closed:
             self._closed = True
             self._finalise = finalise
-            self._queue.put(_STOP)  # unbounded wait is safe: the thread drains until _STOP
+            self._queue.append(_STOP)  # past the capacity: the thread drains until _STOP
+            self._arrived.set()
             self._hurry.set()
         self._thread.join(timeout_s)
         if self._thread.is_alive():
@@ -157,26 +167,28 @@ class RunWriter:
 
     def _run(self) -> None:
         last_flush = time.monotonic()
+        records = self._queue
         try:
             while True:
-                group = [self._queue.get()]
+                while not records:  # cleared before the check: an arrival after it sets it again
+                    self._arrived.clear()
+                    if not records:
+                        self._arrived.wait()
                 # Gather for a moment in one wait: a group per gather_s means one fsync and one
-                # pair of GIL hand-offs with the engine per group, not per record (waiting on the
-                # queue would wake this thread, and take the GIL from the engine, on every put).
-                # A full queue (backpressure) or a close cuts the wait short.
+                # pair of GIL hand-offs with the engine per group, not per record (waking on
+                # every put would take the GIL from the engine every time). A full queue
+                # (backpressure) or a close cuts the wait short.
                 self._hurry.clear()
-                if group[0] is not _STOP and not self._queue.full() and \
-                        self._queue.qsize() < _MAX_GROUP:
+                if records[0] is not _STOP and len(records) < min(self._capacity, _MAX_GROUP):
                     self._hurry.wait(self._gather_s)
-                while len(group) < _MAX_GROUP and group[-1] is not _STOP:
-                    try:
-                        group.append(self._queue.get_nowait())
-                    except queue.Empty:
-                        break
-                stop = any(r is _STOP for r in group)
-                records = [r for r in group if r is not _STOP]
-                self.journal.append(records)
-                for record in records:
+                group = [records.popleft() for _ in range(min(len(records), _MAX_GROUP))]
+                with self._space:  # room again for a put waiting on a full queue
+                    self._space.notify_all()
+                stop = bool(group) and group[-1] is _STOP  # the close puts it last
+                if stop:
+                    group.pop()
+                self.journal.append(group)
+                for record in group:
                     self.h5.add(record)
                 if time.monotonic() - last_flush > self._flush_interval_s:
                     self.h5.flush()
@@ -196,11 +208,8 @@ class RunWriter:
             self._cpu_s = time.thread_time()
 
     def _drain_after_failure(self) -> None:
-        """Keep emptying the queue so a blocked :meth:`put` wakes up and sees the failure."""
-        while True:
-            try:
-                if self._queue.get(timeout=0.1) is _STOP:
-                    return
-            except queue.Empty:
-                if self._closed:
-                    return
+        """Drop what waits (it will not be written; ``put`` now raises) and wake a blocked
+        :meth:`put` so that it sees the failure."""
+        self._queue.clear()
+        with self._space:
+            self._space.notify_all()
