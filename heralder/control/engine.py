@@ -31,7 +31,7 @@ from heralder.control.estimator_setup import (
     warm_estimator,
 )
 from heralder.control.interfaces import AtomSource, PatternSwitch
-from heralder.control.live import latency_percentiles, live_snapshot
+from heralder.control.live import herald_event, latency_percentiles, live_snapshot
 from heralder.control.preflight import check_roles, gate_warning, run_versions
 from heralder.control.shot import ShotOutcome, ShotRunner
 from heralder.control.shotlog import ShotLog
@@ -96,7 +96,9 @@ class Engine:
         # appended by any thread, popped by the engine thread before each shot (deque operations
         # are atomic; a Queue's get_nowait raising Empty cost more than a shot's record)
         self._commands: collections.deque[tuple[str, Any]] = collections.deque()
-        self._events: collections.deque[EngineEvent] = collections.deque(maxlen=10000)
+        # events, and (herald, t_s) of heralds whose event drain_events builds
+        self._events: collections.deque[EngineEvent | tuple[HeraldSummary, float]] = \
+            collections.deque(maxlen=10000)
         self._events_lock = threading.Lock()
         self._publish_every_s = 1.0 / config.gui.refresh_hz  # live views: as often as shown
         self._stop = threading.Event()
@@ -182,7 +184,9 @@ class Engine:
         """Return and forget the events published since the last call."""
         with self._events_lock:
             n = min(max_events, len(self._events))
-            return [self._events.popleft() for _ in range(n)]
+            events = [self._events.popleft() for _ in range(n)]
+        return [event if isinstance(event, EngineEvent) else herald_event(*event)
+                for event in events]
 
     def join(self, timeout_s: float) -> bool:
         """Wait for the engine thread to end; return ``True`` if it has."""
@@ -201,8 +205,6 @@ class Engine:
         event = EngineEvent(kind, message, level, self._run_time(), data)
         with self._events_lock:
             self._events.append(event)
-        if kind == "herald":  # already stored in full with its shot: observers only
-            return
         if self._writer is not None and not (self._writer_failed or self._writer_closed):
             self._put({"type": "event", "t_s": event.t_s, "kind": kind, "level": level,
                        "message": message, "data": data})
@@ -373,10 +375,8 @@ class Engine:
         if outcome.late:
             self._emit("deadline_miss", f"shot {herald.shot}: {outcome.late} late decision(s)",
                        "warning", shot=herald.shot, late=outcome.late)
-        self._emit("herald", f"shot {herald.shot}: S = {herald.map_s} (p = {herald.pmax:.3f}) "
-                   f"after {herald.pulses} pulses ({herald.reason})", shot=herald.shot,
-                   map_s=herald.map_s, pmax=herald.pmax, pulses=herald.pulses,
-                   true_s=herald.true_s, reason=herald.reason)
+        with self._events_lock:  # its event is built when drained (observers only; it is
+            self._events.append((herald, self._run_time()))  # already stored with its shot)
         now = time.perf_counter()
         if now >= self._totals_due_s:  # at the GUI rate: a snapshot costs more than a pulse
             self._totals_due_s = now + self._publish_every_s

@@ -1,4 +1,4 @@
-"""Build the snapshot observers see while a shot is running (the GUI's live view)."""
+"""Build what observers see while a run goes on: the live snapshot and herald events."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 
 from heralder.control.shotlog import ShotLog
-from heralder.control.snapshot import EngineSnapshot
+from heralder.control.snapshot import EngineEvent, EngineSnapshot, HeraldSummary
 
-__all__ = ["latency_percentiles", "live_snapshot"]
+__all__ = ["herald_event", "latency_percentiles", "live_snapshot"]
 
 
 def latency_percentiles(latencies_s: Sequence[float]) -> tuple[float, float]:
@@ -43,3 +43,12 @@ def live_snapshot(previous: EngineSnapshot, shot_log: ShotLog, posterior: Any, *
         qfi_history=summary["qfi"] / n2, qfi_ideal_history=summary["qfi_ideal"] / n2,
         arrival_times_s=photons["times_s"][photons["pulse_index"] == last],
         true_s=true_s, **counters)
+
+
+def herald_event(herald: HeraldSummary, t_s: float) -> EngineEvent:
+    """Return the ``herald`` event of a shot's herald, published at run time ``t_s``."""
+    return EngineEvent("herald", f"shot {herald.shot}: S = {herald.map_s} (p = "
+                       f"{herald.pmax:.3f}) after {herald.pulses} pulses ({herald.reason})",
+                       "info", t_s, {"shot": herald.shot, "map_s": herald.map_s,
+                                     "pmax": herald.pmax, "pulses": herald.pulses,
+                                     "true_s": herald.true_s, "reason": herald.reason})
