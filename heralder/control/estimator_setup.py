@@ -77,7 +77,8 @@ def _warn_capped(n_atoms: int, s_top: int) -> None:
     """Log once per N that the exact dead-time table stops below the likely spins."""
     _log.warning("dead-time efficiency: exact dynamics tabulated up to S = %d, not S = %d "
                  "(N = %d): above it the exact/cascade loss ratio of S = %d is used (the "
-                 "table's cost grows as S^4)", NODE_S_MAX, s_top, n_atoms, NODE_S_MAX)
+                 "table's large-S nodes are checked only up to S = 372)", NODE_S_MAX, s_top,
+                 n_atoms, NODE_S_MAX)
 
 
 def new_posterior(config: Config, backend: str) -> Posterior:
