@@ -38,7 +38,7 @@ from heralder.config import Config, dump_config, updated_config
 from heralder.control.engine import Engine
 from heralder.control.run_cmd import run_clock
 from heralder.gui.app import SCREENSHOT_SIZE, application, simulated_config
-from heralder.gui.bridge import default_engine_factory
+from heralder.gui.bridge import SIMULATED_LAB_WARM_UP, default_engine_factory
 from heralder.gui.main_window import MainWindow
 from heralder.gui.timing import StallMeter
 
@@ -53,15 +53,8 @@ _STALL_LIMIT_S = 0.050
 _FRESH_HEADLESS = """
 import sys, time
 from heralder.config import load_config
-from heralder.control.engine import Engine
-from heralder.control.estimator_setup import warm_estimator
-from heralder.control.run_cmd import run_clock
-from heralder.estimation.backend import resolve_backend
-from heralder.simulators.emulate import warm_up
-config = load_config(sys.argv[1])
-warm_up(config)
-warm_estimator(config, resolve_backend(config.estimator.backend))
-engine = Engine(config, clock=run_clock(config))
+from heralder.control.engine_process import warm_engine
+engine = warm_engine(load_config(sys.argv[1]), sys.argv[3])
 start = time.perf_counter()
 engine.start()
 if not engine.join(float(sys.argv[2])):
@@ -86,7 +79,8 @@ def _fresh_headless(config: Config, root: str) -> float:
     path = os.path.join(root, "fresh.toml")
     with open(path, "w", encoding="utf-8") as file:
         file.write(dump_config(config))
-    done = subprocess.run([sys.executable, "-c", _FRESH_HEADLESS, path, str(_TIMEOUT_S)],
+    done = subprocess.run([sys.executable, "-c", _FRESH_HEADLESS, path, str(_TIMEOUT_S),
+                           SIMULATED_LAB_WARM_UP],
                           capture_output=True, text=True, timeout=_TIMEOUT_S + 60, check=True)
     return float(done.stdout.split()[-1])
 

@@ -43,7 +43,7 @@ from heralder.control.snapshot import (
 )
 from heralder.errors import ConfigError, HeralderError
 
-__all__ = ["EngineProcess"]
+__all__ = ["EngineProcess", "warm_engine"]
 
 _KILL_GRACE_S = 1.0  # after SIGTERM (clean stop requested), before SIGKILL
 _EXIT_GRACE_S = 10.0  # for a child that reported a build failure to exit by itself
@@ -303,25 +303,32 @@ def _exit_cause(process: multiprocessing.process.BaseProcess) -> str:
 
 
 # --- child side ---------------------------------------------------------------------------------
+def warm_engine(config: Config, prepare: str | None = None) -> Any:
+    """Return an unstarted :class:`~heralder.control.engine.Engine` for ``config``, on the clock
+    ``heralder run`` would use, with its one-off costs paid: ``prepare`` (``"module:function"``,
+    called with the config) and the estimator's compiled kernels. The engine process builds its
+    engine so before it reports "started"; a headless comparison should too."""
+    from heralder.control.engine import Engine
+    from heralder.control.estimator_setup import warm_estimator
+    from heralder.control.run_cmd import run_clock
+    from heralder.estimation.backend import resolve_backend
+
+    if prepare is not None:
+        module, _, name = prepare.partition(":")
+        getattr(importlib.import_module(module), name)(config)
+    # the engine warms up again before its first shot, then at no cost
+    warm_estimator(config, resolve_backend(config.estimator.backend))
+    return Engine(config, clock=run_clock(config))
+
+
 def _child_main(config: Config, commands: Queue, updates: Queue, publish_every_s: float,
                 queue_timeout_s: float, prepare: str | None) -> None:
     """Build the engine, relay commands to it and publish its snapshots until it ends."""
     stop_requested = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop_requested.set())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the parent, which stops us
-    from heralder.control.engine import Engine
-    from heralder.control.estimator_setup import warm_estimator
-    from heralder.control.run_cmd import run_clock
-    from heralder.estimation.backend import resolve_backend
-
     try:
-        if prepare is not None:
-            module, _, name = prepare.partition(":")
-            getattr(importlib.import_module(module), name)(config)
-        # Load the compiled kernels before "started", so start-up is not counted as run time
-        # (the engine warms up again before its first shot, then at no cost).
-        warm_estimator(config, resolve_backend(config.estimator.backend))
-        engine = Engine(config, clock=run_clock(config))  # as ``heralder run`` would
+        engine = warm_engine(config, prepare)
         engine.start()
     except BaseException as exc:
         updates.put(("build_failed", _picklable(exc)), timeout=queue_timeout_s)
