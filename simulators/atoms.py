@@ -35,6 +35,8 @@ from heralder.simulators.leak import basis_state, leaky_pulse
 
 __all__ = ["AtomsBlock", "CollectiveAtoms"]
 
+_TC = SwitchState.TC
+
 #: Largest probability (Chernoff bound) that a cascade outlasts its gate for which counts are
 #: simulated without drawing photon times.
 _UNFINISHED_TOL = 1e-12
@@ -350,18 +352,23 @@ class CollectiveAtoms:
         or the dynamics are exact.
         """
         S = self.s
-        if state is SwitchState.TC:  # _steps_left and gamma_per_s inline: an Enum hashes slowly
+        if state is _TC:  # _steps_left and gamma_per_s inline: an Enum hashes slowly
             steps, gamma_per_s = S + self.m, self._gamma_tc_per_s
         else:
             steps, gamma_per_s = S - self.m, self._gamma_antitc_per_s
         if self.leak_r2 > 0.0 or self.exact is not None:
-            block = self.drive(np.array([state is SwitchState.TC]), gate_s, times=False)
+            block = self.drive(np.array([state is _TC]), gate_s, times=False)
             return int(block.emitted[0]), int(block.scattered[0])
         if _may_outlast(S, 2 * S - steps, gamma_per_s * gate_s):  # the gate may cut it short
             return self._timed_one(S, steps, state, 1.0 / gamma_per_s, gate_s)
-        lost = int(self._rng.binomial(steps, self.scatter_eps)) if self.scatter_eps > 0 else 0
-        self._end_run(S, state, steps > 0, 0, lost)
-        return steps - lost, lost
+        if self.scatter_eps > 0.0 and steps:
+            lost = self._rng.binomial(steps, self.scatter_eps)
+            if lost:
+                self._end_run(S, state, True, 0, lost)
+                return steps - lost, lost
+        if steps:  # _end_run without jumps, inline (a call per pulse): at the ladder's end
+            self.m = -S if state is _TC else S
+        return steps, 0
 
     def _timed_one(self, S: int, steps: int, state: SwitchState, inv_gamma_s: float,
                    gate_s: float) -> tuple[int, int]:

@@ -135,12 +135,9 @@ class DetectorSim:
         self.afterpulse_delay_s = float(afterpulse_delay_s)
         self.background_rate_hz = float(background_rate_hz)
         self.noise_per_gate = model.dark_counts_per_gate + background_rate_hz * model.gate_s
-        self._needs_times = model.dead_time_s > 0.0 or self.jitter_s > 0.0
-
-    @property
-    def needs_times(self) -> bool:
-        """Return ``True`` when counts depend on photon times (dead time or jitter)."""
-        return self._needs_times
+        #: ``True`` when counts depend on photon times (dead time or jitter): an attribute, not a
+        #: property, since the virtual lab reads it per pulse.
+        self.needs_times = model.dead_time_s > 0.0 or self.jitter_s > 0.0
 
     def count(self, photons: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Return registered counts per gate given the photon number of each gate.
@@ -169,11 +166,11 @@ class DetectorSim:
         ValueError
             If the detector needs times, or ``photons`` is negative.
         """
-        if self._needs_times:
+        if self.needs_times:
             raise ValueError("count_one() needs dead_time_s == 0 and jitter_s == 0")
         if photons < 0:
             raise ValueError(f"photons must be >= 0, got {photons!r}")
-        return int(self._clicks(int(photons), rng, None))
+        return self._clicks(photons, rng, None)  # numpy's scalar draws are Python ints
 
     def _clicks(self, photons: np.ndarray | int, rng: np.random.Generator,
                 size: tuple[int, ...] | None) -> np.ndarray | int:

@@ -9,6 +9,8 @@ for the polarisation the switch really has. Used while closed, every device rais
 Settings (``[devices.<role>.settings]``):
 
 * counter: ``gates_per_read`` (int >= 1, default 1): pulses fired per :meth:`VirtualCounter.read`;
+  :meth:`VirtualCounter.count_gate` (arm one gate and count it, in one call) is the stepped run's
+  fast path, which :class:`~heralder.control.pulses.CounterPulses` takes when a counter has it;
 * tagger: ``pulses_per_read`` (default 1), ``click_channel`` (1), ``marker_channel`` (2);
 * switch: ``latency_s`` (default 0): command round trip before the acknowledgement.
 """
@@ -54,10 +56,12 @@ __all__ = [
 
 _R = TypeVar("_R")
 _new = object.__new__
+_INF = math.inf
 _ONE_VALID = np.ones(1, bool)  # shared by the blocks of single gates, so read-only
 _ONE_VALID.flags.writeable = False
 _ONE_COUNT: dict[int, np.ndarray] = {}  # count -> its read-only block array (a lookup per gate)
 _ONE_COUNT_MAX = 1 << 14  # counts cached (memory stays bounded whatever N is)
+_COUNT = PulseData._fields.index("count")
 
 
 def _one_count(count: int) -> np.ndarray:
@@ -82,7 +86,12 @@ def _record(cls: type[_R], fields: dict[str, Any]) -> _R:
 
 
 def _check_timeout(timeout_s: float) -> float:
-    if timeout_s.__class__ is float and 0.0 < timeout_s < math.inf:  # the common case, first
+    """Return ``timeout_s`` as a float, or raise ``ValueError`` unless it is finite and > 0.
+
+    Per-pulse methods test the common case (``0.0 < timeout_s < _INF`` on a float) inline and
+    call this only when that fails: a call costs as much as the test.
+    """
+    if timeout_s.__class__ is float and 0.0 < timeout_s < _INF:
         return timeout_s
     if isinstance(timeout_s, bool) or not (isinstance(timeout_s, int | float)
                                            and math.isfinite(timeout_s) and timeout_s > 0):
@@ -174,6 +183,7 @@ class VirtualCounter(_VirtualDevice):
         self._remaining = 0
         self._next_gate = 0
         self._last: PulseBlock | PulseData | None = None
+        self._fire_pulse = lab.fire_pulse  # bound once: called per pulse
 
     def configure(self, gate_s: float, threshold_v: float = -0.01,
                   trigger: str = "external") -> CounterSettings:
@@ -223,7 +233,7 @@ class VirtualCounter(_VirtualDevice):
         if remaining == 1 or self._gates_per_read == 1:  # a stepped run: the lab's scalar path
             self._remaining = remaining - 1
             self._next_gate = first + 1
-            pulse = self._last = self.lab.fire_pulse()
+            pulse = self._last = self._fire_pulse()
             return _record(CountBlock, {"counts": _one_count(pulse.count), "valid": _ONE_VALID,
                                         "first_gate": first, "t_read_s": self.lab.clock.now()})
         n = min(remaining, self._gates_per_read)
@@ -233,6 +243,25 @@ class VirtualCounter(_VirtualDevice):
         self._last = block
         return CountBlock(block.counts.astype(np.int64), np.ones(n, bool), first,
                           self.lab.clock.now())
+
+    def count_gate(self, timeout_s: float) -> tuple[int, bool]:
+        """Arm one gate, fire its pulse and return ``(count, valid)``.
+
+        The same as ``arm(1)`` then :meth:`read` of that gate (same pulse, same state after),
+        without building the :class:`CountBlock`: a stepped run's fast path, one call per pulse.
+
+        Raises
+        ------
+        ValueError
+            If ``timeout_s`` is not a finite number > 0.
+        """
+        if not self._open:
+            self._require_open()
+        if timeout_s.__class__ is not float or not 0.0 < timeout_s < _INF:
+            _check_timeout(timeout_s)
+        self._remaining, self._next_gate = 0, 1
+        self._last = pulse = self._fire_pulse()
+        return pulse[_COUNT], True
 
     @property
     def last_block(self) -> PulseBlock | None:
@@ -312,6 +341,7 @@ class VirtualSwitch(_VirtualDevice):
         super().__init__(name, address, lab, settings)
         self.settle_time_s = lab.switch.settle_time_s
         self._latency_s: float = settings["latency_s"]
+        self._request, self._now = lab.switch.request, lab.clock.now  # bound once: per pulse
 
     def close(self) -> None:
         """Stop any pattern, leave the switch in the safe state and disconnect."""
@@ -324,15 +354,15 @@ class VirtualSwitch(_VirtualDevice):
         """Request ``state``; return the acknowledgement with the controller's read-back."""
         if not self._open:
             self._require_open()
-        _check_timeout(timeout_s)
-        switch, clock, latency_s = self.lab.switch, self.lab.clock, self._latency_s
-        sent_s = clock.now()
-        switch.request(state, sent_s)  # raises ValueError if state is not a SwitchState
-        if latency_s:
-            clock.sleep(latency_s)
-        return _record(SwitchAck, {"requested": state, "read_back": switch.requested,
-                                   "t_sent_s": sent_s,
-                                   "t_ack_s": clock.now() if latency_s else sent_s,
+        if timeout_s.__class__ is not float or not 0.0 < timeout_s < _INF:
+            _check_timeout(timeout_s)
+        sent_s = ack_s = self._now()
+        self._request(state, sent_s)  # raises ValueError if state is not a SwitchState
+        if self._latency_s:
+            self.lab.clock.sleep(self._latency_s)
+            ack_s = self._now()
+        return _record(SwitchAck, {"requested": state, "read_back": self.lab.switch.requested,
+                                   "t_sent_s": sent_s, "t_ack_s": ack_s,
                                    "settle_time_s": self.settle_time_s})
 
     def get_state(self, timeout_s: float) -> SwitchState:

@@ -46,6 +46,7 @@ CLICK_CHANNEL = 1
 MARKER_CHANNEL = 2
 
 _PS_PER_S = 1e12
+_new_tuple = tuple.__new__
 
 
 class PulseData(NamedTuple):
@@ -216,6 +217,7 @@ class VirtualLab:
             failure_prob=lab.switch_failure_prob, late_s=lab.switch_late_s,
         )
         self.clock = clock
+        self._now = clock.now  # bound once: called per pulse
         self._advance_to = clock.advance_to if isinstance(clock, SimClock) else None
         self.record_times = bool(times)
         self.pace = bool(pace)
@@ -257,17 +259,28 @@ class VirtualLab:
         Counts-only pulses of a stepped run take a scalar path: same draws and result as
         ``fire_pulses(1).pulse(0)`` at a fraction of its cost.
         """
-        if self.record_times or self.detector.needs_times or self.switch.pattern_armed:
+        switch = self.switch
+        if self.record_times or self.detector.needs_times or switch.pattern_armed:
             return self.fire_pulses(1).pulse(0)
-        start_s = max(self.clock.now(), self._t_next_s)
-        state = self.switch.state_at(start_s)
-        atoms = self.atoms
+        start_s = self._now()
+        if start_s < self._t_next_s:
+            start_s = self._t_next_s
+        state = switch.state_at(start_s)
+        atoms, gate_s = self.atoms, self.gate_s
         s_before = atoms.s
-        emitted, scattered = atoms.drive_one(state, self.gate_s)
-        pulse = PulseData(self._index, self._serial, state, emitted, scattered,
-                          self.detector.count_one(emitted, self._detector_rng), None, s_before,
-                          atoms.s, start_s, self.gate_s)
-        self._advance(start_s, 1)
+        emitted, scattered = atoms.drive_one(state, gate_s)
+        # tuple.__new__: PulseData(...) runs a Python-level __new__ (one more call per pulse)
+        pulse = _new_tuple(PulseData, (
+            self._index, self._serial, state, emitted, scattered,
+            self.detector.count_one(emitted, self._detector_rng), None, s_before, atoms.s,
+            start_s, gate_s))
+        if self._advance_to is None or self.pace:
+            self._advance(start_s, 1)
+        else:  # _advance of one pulse on a simulated clock, inline (a call per pulse)
+            self._index += 1
+            self._serial += 1
+            self._t_next_s = start_s + self.pulse_period_s
+            self._advance_to(start_s + gate_s)
         return pulse
 
     def fire_pulses(self, n: int, start_s: float | None = None) -> PulseBlock:

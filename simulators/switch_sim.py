@@ -79,27 +79,21 @@ class SimulatedSwitch:
         self.failure: Failure = failure
         self.failure_prob = float(failure_prob)
         self.late_s = float(late_s)
-        self._requested = initial
+        #: The state the controller was last asked for (what a read-back reports). This and
+        #: :attr:`pattern_armed` are attributes, not properties: the lab reads them per pulse.
+        self.requested = initial
         self._actual = initial
         self._pending: tuple[float, SwitchState] | None = None
         self._pattern: tuple[SwitchState, ...] = ()
+        #: ``True`` while a hardware-clocked pattern steps the switch on each pulse.
+        self.pattern_armed = False
         self._pattern_pos = 0
         self.failures = 0
-
-    @property
-    def requested(self) -> SwitchState:
-        """Return the state the controller was last asked for (what a read-back reports)."""
-        return self._requested
 
     @property
     def state(self) -> SwitchState:
         """Return the state the optics are in now."""
         return self.state_at(self._clock.now())
-
-    @property
-    def pattern_armed(self) -> bool:
-        """Return ``True`` while a hardware-clocked pattern steps the switch on each pulse."""
-        return bool(self._pattern)
 
     def state_at(self, time_s: float) -> SwitchState:
         """Return the state of the optics at ``time_s`` (queries must not go back in time)."""
@@ -126,7 +120,7 @@ class SimulatedSwitch:
             raise ValueError(f"state must be a SwitchState, got {state!r}")
         now_s = self._clock.now() if at_s is None else float(at_s)
         current = self.state_at(now_s)
-        self._requested = state
+        self.requested = state
         if state is current and self._pending is None:
             return now_s
         # A new request supersedes one still settling: the optics head for the latest command.
@@ -155,11 +149,13 @@ class SimulatedSwitch:
             raise ValueError("pattern must be a non-empty sequence of SwitchState")
         self._pattern = pattern
         self._pattern_pos = 0
+        self.pattern_armed = True
 
     def stop_pattern(self) -> None:
         """Stop stepping on pulse triggers; the switch keeps its current request."""
         self._pattern = ()
         self._pattern_pos = 0
+        self.pattern_armed = False
 
     def tc_at(self, starts_s: np.ndarray, trigger_lead_s: float) -> np.ndarray:
         """Return, for each pulse start (increasing), whether the optics are TC.
@@ -180,7 +176,7 @@ class SimulatedSwitch:
             is_tc[:] = pattern_tc[(self._pattern_pos + np.arange(n)) % pattern_tc.size]
             self._pattern_pos += n
             last = SwitchState.TC if is_tc[-1] else SwitchState.ANTI_TC
-            self._requested = self._actual = last
+            self.requested = self._actual = last
             return is_tc
         is_tc[:] = self.state_at(starts_s[0]) is SwitchState.TC
         if self._pending is not None:

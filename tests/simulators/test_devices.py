@@ -119,6 +119,8 @@ def test_closed_devices_raise_device_disconnected(devices: dict) -> None:
     with pytest.raises(DeviceDisconnected):
         devices["counter"].arm(1)
     with pytest.raises(DeviceDisconnected):
+        devices["counter"].count_gate(1.0)
+    with pytest.raises(DeviceDisconnected):
         devices["tagger"].start()
     with pytest.raises(DeviceDisconnected):
         devices["switch"].set_state(TC, 1.0)
@@ -139,6 +141,26 @@ def test_bad_calls_raise_value_error(devices: dict) -> None:
         devices["counter"].arm(0)
     with pytest.raises(ValueError, match="timeout_s"):
         devices["switch"].set_state(TC, -1.0)
+    for bad in (0.0, float("nan"), float("inf"), True, "1"):
+        with pytest.raises(ValueError, match="timeout_s"):
+            devices["counter"].count_gate(bad)
+        with pytest.raises(ValueError, match="timeout_s"):
+            devices["switch"].set_state(TC, bad)
+    with pytest.raises(ValueError, match="state"):
+        devices["switch"].set_state("tc", 1.0)
+    assert devices["lab"].pulses_fired == 0  # nothing fired on a bad call
+
+
+def test_count_gate_is_arm_one_then_read(devices: dict) -> None:
+    """One gate in one call leaves the counter as arm(1) + read do: nothing armed after it."""
+    counter, lab = devices["counter"], devices["lab"]
+    lab.record_times = False  # the lab's scalar path (a counter without a tagger)
+    lab.new_shot()
+    counter.arm(5)
+    count, valid = counter.count_gate(1)  # an int timeout is fine
+    assert valid is True and count == counter.last_block.counts[0] and lab.pulses_fired == 1
+    with pytest.raises(DeviceTimeout):
+        counter.read(0.1)
 
 
 def test_bad_settings_raise_config_error_naming_the_key() -> None:
