@@ -2,13 +2,11 @@
 
 Each pulse packs its rows of the ``pulses``, ``decisions`` and ``posterior`` tables into one
 bytes object (one :class:`struct.Struct` call, as cheap as building the three tuples), laid out
-exactly as the tables' packed little-endian dtypes. :meth:`ShotLog.tables` joins the rows once,
-views them as a 2-D byte array and copies each table's byte columns out as one contiguous block
-(a plain byte copy), viewed as a structured array of :func:`heralder.storage.schema.table_dtype`:
-about 30 % less than slicing every row for every table. (A table as a field of one structured
-array of the joined rows would be cheaper here, but numpy copies a strided structured array field
-by field, so ``tobytes`` in the writer would cost more than that saves.) The names and meaning of
-every column are those of :data:`heralder.storage.schema.TABLES`.
+as a joined row of :mod:`heralder.storage.tables` (each table's packed little-endian row in turn).
+The shot's record takes the joined rows as they are, in a
+:class:`~heralder.storage.tables.ShotTables`: the writers store them without splitting them per
+shot, and a reader that looks at a table gets it split out then. The names and meaning of every
+column are those of :data:`heralder.storage.tables.TABLES`.
 """
 
 from __future__ import annotations
@@ -19,32 +17,32 @@ from typing import Any
 import numpy as np
 
 from heralder.control.snapshot import HeraldSummary
-from heralder.storage.schema import SHOT_TABLES, table_dtype
+from heralder.storage.tables import (
+    BLOCK_TABLES,
+    PULSE_ROW_TABLES,
+    ROW_BYTES,
+    ShotTables,
+    table_dtype,
+)
 
 __all__ = ["ShotLog"]
 
 _HERALD_FIELDS = ("shot", "map_s", "pmax", "qfi", "qfi_ideal", "pulses", "final_sign", "true_s",
                   "reason")
-#: The tables of one packed row per pulse, in row order.
-_ROW_TABLES = ("pulses", "decisions", "posterior")
 _STRUCT_CODES = {("i", 8): "q", ("i", 4): "i", ("i", 1): "b", ("b", 1): "?", ("f", 8): "d"}
 
 
-def _row_struct() -> tuple[struct.Struct, dict[str, tuple[int, int]]]:
-    """Return the packer of a pulse's rows and each table's byte span within them."""
-    formats, spans, offset = [], {}, 0
-    for name in _ROW_TABLES:
-        dtype = table_dtype(name)
-        formats += [_STRUCT_CODES[dtype[c].kind, dtype[c].itemsize] for c in dtype.names]
-        spans[name] = (offset, offset + dtype.itemsize)
-        offset += dtype.itemsize
+def _row_struct() -> struct.Struct:
+    """Return the packer of a pulse's joined row."""
+    formats = [_STRUCT_CODES[dtype[c].kind, dtype[c].itemsize]
+               for dtype in map(table_dtype, PULSE_ROW_TABLES) for c in dtype.names]
     packer = struct.Struct("<" + "".join(formats))
-    if packer.size != offset:  # a padded dtype would shift every column after the padding
+    if packer.size != ROW_BYTES:  # a padded dtype would shift every column after the padding
         raise RuntimeError("the per-pulse table dtypes must be packed")
-    return packer, spans
+    return packer
 
 
-_ROW, _SPANS = _row_struct()
+_ROW = _row_struct()
 
 
 class ShotLog:
@@ -102,39 +100,26 @@ class ShotLog:
         self._blocks[table].append(rows)
 
     def table(self, name: str) -> np.ndarray:
-        """Return table ``name`` (one of :data:`~heralder.storage.schema.SHOT_TABLES`) so far,
+        """Return table ``name`` (one of :data:`~heralder.storage.tables.SHOT_TABLES`) so far,
         as a new structured array."""
         return self.tables((name,))[name]
 
-    def tables(self, names: tuple[str, ...], *, hand_over: bool = False
-               ) -> dict[str, np.ndarray]:
-        """Return the tables ``names`` so far as new (writable) structured arrays.
+    def tables(self, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+        """Return the tables ``names`` so far as new (writable) structured arrays."""
+        tables = self._shot_tables()
+        return {name: tables[name].copy() if name in BLOCK_TABLES else tables[name]
+                for name in names}
 
-        With ``hand_over`` (the shot is over: its record takes the tables) a table logged as
-        one block is that block itself, not a copy; the log never changes a block it holds.
-        """
-        out = {}
-        raw = None
-        for name in names:
-            if name in self._blocks:
-                blocks = self._blocks[name]
-                if hand_over and len(blocks) == 1:
-                    out[name] = blocks[0]
-                else:
-                    out[name] = np.concatenate(blocks) if blocks else np.zeros(
-                        0, table_dtype(name))
-            else:
-                if raw is None:  # every row's bytes, one row per line
-                    raw = np.frombuffer(b"".join(self._rows), np.uint8).reshape(-1, _ROW.size)
-                lo, hi = _SPANS[name]  # frombuffer skips view()'s Python-level checks
-                out[name] = np.frombuffer(raw[:, lo:hi].copy(), table_dtype(name))
-        return out
+    def _shot_tables(self) -> ShotTables:
+        """Return the tables so far (a block table logged as one block is that block)."""
+        blocks = {name: parts[0] if len(parts) == 1 else np.concatenate(parts)
+                  for name, parts in self._blocks.items() if parts}
+        return ShotTables(b"".join(self._rows), blocks)
 
     def record(self, herald: HeraldSummary, t_s: float) -> dict[str, Any]:
-        """Return the ``shot`` record (its tables are owned by the record: new arrays, or blocks
-        the log hands over)."""
+        """Return the ``shot`` record (it owns its tables: the joined rows, and blocks the log
+        hands over; the log never changes a block it holds)."""
         herald_row = {name: getattr(herald, name) for name in _HERALD_FIELDS}
         herald_row["t_s"] = t_s
-        return {"type": "shot", "shot": self.shot,
-                "tables": self.tables(SHOT_TABLES, hand_over=True),
+        return {"type": "shot", "shot": self.shot, "tables": self._shot_tables(),
                 "herald": herald_row}

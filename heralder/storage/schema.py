@@ -1,8 +1,9 @@
 """Define what a run records: the record kinds, their tables and the column types (DESIGN §6).
 
-A run is a sequence of plain records (dicts). The journal stores them one JSON line each; the HDF5
-file stores their rows in column tables under ``/user/heralder/<table>/<column>``. Both writers and
-:mod:`heralder.storage.recover` go through :func:`record_rows`, so the two files cannot disagree.
+A run is a sequence of plain records (dicts). The journal stores them one JSON line each
+(:func:`encode_record`); the HDF5 file stores their rows in the column tables of
+:mod:`heralder.storage.tables` under ``/user/heralder/<table>/<column>``, taken from the same
+records by :func:`record_rows` and :func:`herald_row`, also when ``recover`` rebuilds it.
 
 Record kinds (``record["type"]``):
 
@@ -14,18 +15,21 @@ Record kinds (``record["type"]``):
 ``devices``
     Device snapshots: ``t_s`` and ``snapshots`` (a list of :class:`DeviceSnapshot` dicts).
 ``shot``
-    One heralding shot: ``shot``, ``tables`` (``{table: structured array}`` for the per-pulse
-    tables below, each of dtype :func:`table_dtype`, so ``tables["pulses"]["counts"]`` is a
-    column) and ``herald`` (one row of the ``heralds`` table).
+    One heralding shot: ``shot``, ``tables`` (a :class:`~heralder.storage.tables.ShotTables`,
+    or any ``{table: structured array}`` of the :data:`SHOT_TABLES`, each of dtype
+    :func:`table_dtype`, so ``tables["pulses"]["counts"]`` is a column) and ``herald`` (one row
+    of the ``heralds`` table, ``true_s`` ``None`` when unknown).
 ``event``
     ``t_s``, ``kind``, ``level``, ``message``, ``data`` (an :class:`EngineEvent` as a dict).
 ``end``
     Last record: ``t_s``, ``state``, ``message``, ``duration_s``.
 
-Journal encoding (:data:`JOURNAL_FORMAT` 2, stored in the ``run`` record): a shot's tables are
-written as ``{"fields": [column names], "b64": base64 of the packed little-endian rows}``, exact to
-the bit and about ten times cheaper to encode than decimal floats. Format 1 journals (each column
-a JSON list) are still read.
+Journal encoding (:data:`JOURNAL_FORMAT` 3, stored in the ``run`` record): a shot's tables are
+packed binary, exact to the bit and about ten times cheaper to encode than decimal floats. The
+per-pulse tables go as their joined rows, ``"pulses,decisions,posterior": {"fields": [[columns of
+each table]], "b64": base64 of the joined rows}``; a block table with rows as ``"<table>":
+{"fields": [columns], "b64": base64 of its packed little-endian rows}`` (absent: no rows).
+Format 2 (every table packed on its own) and format 1 (each column a JSON list) are still read.
 
 Time bases: ``t_data_s`` of a pulse and every ``t_s`` are run-clock seconds since the run started
 (simulated time on a :class:`SimClock`); the decision latencies (``t_decided_s``, ``t_sent_s``,
@@ -38,9 +42,20 @@ from __future__ import annotations
 
 import base64
 import json
+import operator
+from binascii import b2a_base64
 from typing import Any
 
 import numpy as np
+
+from heralder.storage.tables import (
+    PULSE_ROW_TABLES,
+    SHOT_TABLES,
+    TABLES,
+    ShotTables,
+    as_table,
+    table_dtype,
+)
 
 __all__ = [
     "JOURNAL_FORMAT",
@@ -51,120 +66,19 @@ __all__ = [
     "as_table",
     "decode_record",
     "encode_record",
+    "herald_row",
     "record_rows",
     "table_dtype",
 ]
-
-_STR = np.dtype(object)  # variable-length UTF-8 strings in HDF5
-
-#: Table name -> column name -> dtype. Every column of a table has one row per table row.
-TABLES: dict[str, dict[str, np.dtype]] = {
-    "pulses": {
-        "shot": np.dtype(np.int64), "index": np.dtype(np.int32), "state": np.dtype(np.int8),
-        "counts": np.dtype(np.int64), "valid": np.dtype(np.bool_),
-        "t_data_s": np.dtype(np.float64), "marker_ps": np.dtype(np.int64),
-    },
-    "decisions": {
-        "shot": np.dtype(np.int64), "pulse_index": np.dtype(np.int32),
-        "stop": np.dtype(np.bool_), "policy_stop": np.dtype(np.bool_),
-        "value": np.dtype(np.float64),
-        "t_data_s": np.dtype(np.float64), "t_decided_s": np.dtype(np.float64),
-        "t_sent_s": np.dtype(np.float64), "t_ack_s": np.dtype(np.float64),
-        "deadline_s": np.dtype(np.float64), "late": np.dtype(np.bool_),
-        "ack_ok": np.dtype(np.bool_),
-    },
-    "posterior": {
-        "shot": np.dtype(np.int64), "pulse_index": np.dtype(np.int32),
-        "map_s": np.dtype(np.int64), "pmax": np.dtype(np.float64),
-        "mean_s": np.dtype(np.float64), "std_s": np.dtype(np.float64),
-        "qfi": np.dtype(np.float64), "qfi_ideal": np.dtype(np.float64),
-        "support": np.dtype(np.int64),
-    },
-    "posterior_full": {
-        "shot": np.dtype(np.int64), "pulse_index": np.dtype(np.int32),
-        "s": np.dtype(np.int64), "p": np.dtype(np.float64),
-    },
-    "photons": {
-        "shot": np.dtype(np.int64), "pulse_index": np.dtype(np.int32),
-        "times_s": np.dtype(np.float64), "timestamp_ps": np.dtype(np.int64),
-    },
-    "heralds": {
-        "shot": np.dtype(np.int64), "map_s": np.dtype(np.int64), "pmax": np.dtype(np.float64),
-        "qfi": np.dtype(np.float64), "qfi_ideal": np.dtype(np.float64),
-        "pulses": np.dtype(np.int32), "final_sign": np.dtype(np.int8),
-        "true_s": np.dtype(np.int64), "reason": _STR, "t_s": np.dtype(np.float64),
-    },
-    "events": {
-        "t_s": np.dtype(np.float64), "kind": _STR, "level": _STR, "message": _STR,
-        "data_json": _STR,
-    },
-    "snapshots": {
-        "t_s": np.dtype(np.float64), "role": _STR, "driver": _STR, "address": _STR,
-        "identity": _STR, "settings_json": _STR,
-    },
-}
-
-#: Tables a ``shot`` record carries in its ``tables`` entry.
-SHOT_TABLES = ("pulses", "decisions", "posterior", "posterior_full", "photons")
 
 RECORD_TYPES = ("run", "devices", "shot", "event", "end")
 
 #: Polarisation code stored in ``pulses/state``.
 STATE_CODES = {"tc": 0, "anti_tc": 1}
 
-
-#: Journal format written by :func:`encode_record` (1: shot columns as JSON lists).
-JOURNAL_FORMAT = 2
-
-#: Table name -> structured dtype of its rows (packed, little-endian; strings are objects).
-_TABLE_DTYPES = {name: np.dtype([(column, dtype.newbyteorder("<")) for column, dtype in
-                                 spec.items()]) for name, spec in TABLES.items()}
-
-
-def table_dtype(table: str) -> np.dtype:
-    """Return the structured dtype of one row of ``table``.
-
-    Raises
-    ------
-    ValueError
-        If ``table`` is not a table of :data:`TABLES`.
-    """
-    try:
-        return _TABLE_DTYPES[table]
-    except KeyError:
-        raise ValueError(f"table must be one of {sorted(TABLES)}, got {table!r}") from None
-
-
-def as_table(table: str, data: np.ndarray | dict[str, Any]) -> np.ndarray:
-    """Return ``data`` as a structured array of :func:`table_dtype` (no copy if it is one).
-
-    ``data`` is a structured array with the table's columns, or ``{column: sequence}``.
-
-    Raises
-    ------
-    ValueError
-        If a column is unknown or missing, or the columns differ in length.
-    """
-    dtype = table_dtype(table)
-    if isinstance(data, np.ndarray):
-        if data.dtype == dtype:
-            return data
-        names = data.dtype.names or ()
-    else:
-        names = tuple(data)
-    if set(names) != set(dtype.names):
-        unknown = set(names) - set(dtype.names)
-        if unknown:
-            raise ValueError(f"table {table!r} has no column(s) {sorted(unknown)}")
-        raise ValueError(f"table {table!r} rows lack column(s) "
-                         f"{sorted(set(dtype.names) - set(names))}")
-    lengths = {len(data[name]) for name in names}
-    if len(lengths) > 1:
-        raise ValueError(f"table {table!r} has columns of different lengths {sorted(lengths)}")
-    out = np.empty(lengths.pop() if lengths else 0, dtype)
-    for name in names:
-        out[name] = data[name]
-    return out
+#: Journal format written by :func:`encode_record` (1: shot columns as JSON lists; 2: each shot
+#: table packed on its own).
+JOURNAL_FORMAT = 3
 
 
 def _plain(value: Any) -> Any:
@@ -177,17 +91,33 @@ def _plain(value: Any) -> Any:
 #: The journal's JSON encoder (json.dumps builds a new one per call when given options: ~6 µs).
 _JSON = json.JSONEncoder(separators=(",", ":"), default=_plain)
 
-#: Table name -> the start of its packed JSON object, up to the opening quote of the base64.
-_PACK_HEADS = {
-    name: f'"{name}":{{"fields":{json.dumps(dtype.names, separators=(",", ":"))},"b64":"'.encode()
-    for name, dtype in _TABLE_DTYPES.items()}
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
 
 
-def _packed_tables(tables: dict[str, Any]) -> bytes:
-    """Return the JSON members of a shot's packed tables (base64 needs no JSON escaping, so it
-    is spliced in directly: passing it through the JSON encoder costs more than the packing)."""
-    return b",".join(_PACK_HEADS[name] + base64.b64encode(as_table(name, rows).tobytes()) + b'"}'
-                     for name, rows in tables.items())
+#: The key of the joined per-pulse rows in a format-3 line's tables, and their column lists.
+_ROWS_KEY = ",".join(PULSE_ROW_TABLES)
+_ROWS_FIELDS = [list(table_dtype(name).names) for name in PULSE_ROW_TABLES]
+#: Table (or joined rows) -> the start of its packed JSON object, up to the base64's quote.
+_PACK_HEADS = {name: f'"{name}":{{"fields":{_compact(table_dtype(name).names)},"b64":"'.encode()
+               for name in TABLES}
+_PACK_HEADS[_ROWS_KEY] = f'"{_ROWS_KEY}":{{"fields":{_compact(_ROWS_FIELDS)},"b64":"'.encode()
+
+
+def _packed_tables(tables: ShotTables) -> list[bytes]:
+    """Return the JSON members of a shot's packed tables, in parts (base64 needs no JSON
+    escaping, so it is spliced in directly: passing it through the JSON encoder costs more than
+    the packing)."""
+    parts = [_PACK_HEADS[_ROWS_KEY], b2a_base64(tables.rows, newline=False), b'"}']
+    for name, rows in tables.blocks.items():
+        if len(rows):
+            parts += (b",", _PACK_HEADS[name], b2a_base64(rows.tobytes(), newline=False), b'"}')
+    return parts
+
+
+def _raw(packed: dict[str, Any]) -> bytes:
+    return base64.b64decode(packed["b64"], validate=True)
 
 
 def _unpack(table: str, packed: dict[str, Any]) -> np.ndarray:
@@ -196,10 +126,19 @@ def _unpack(table: str, packed: dict[str, Any]) -> np.ndarray:
     dtype = table_dtype(table)
     if tuple(packed["fields"]) != dtype.names:
         raise ValueError(f"table {table!r} was written with columns {packed['fields']}")
-    raw = bytearray(base64.b64decode(packed["b64"], validate=True))  # writable result
+    raw = bytearray(_raw(packed))  # writable result
     if len(raw) % dtype.itemsize:
         raise ValueError(f"table {table!r}: {len(raw)} bytes is not a whole number of rows")
     return np.frombuffer(raw, dtype)
+
+
+def _unpack_tables(packed: dict[str, Any]) -> ShotTables:
+    joined = packed.pop(_ROWS_KEY, None)
+    if joined is None:  # formats 1 and 2: every table on its own
+        return ShotTables.from_tables({name: _unpack(name, rows) for name, rows in packed.items()})
+    if joined["fields"] != _ROWS_FIELDS:
+        raise ValueError(f"the per-pulse tables were written with columns {joined['fields']}")
+    return ShotTables(_raw(joined), {name: _unpack(name, rows) for name, rows in packed.items()})
 
 
 def encode_record(record: dict[str, Any]) -> bytes:
@@ -207,18 +146,24 @@ def encode_record(record: dict[str, Any]) -> bytes:
 
     A shot's tables are packed binary (see the module notes); other floats are written with
     Python's shortest round-trip repr. Either way a decoded record is bit-for-bit the encoded one.
+
+    Raises
+    ------
+    ValueError
+        If the record type is unknown, or a shot's tables are not valid shot tables.
     """
     if record.get("type") not in RECORD_TYPES:
         raise ValueError(f"record type must be one of {RECORD_TYPES}, got {record.get('type')!r}")
     if record["type"] != "shot":
         return (_JSON.encode(record) + "\n").encode()
-    tables = _packed_tables(record["tables"])  # raises ValueError for an unknown table first
+    tables = _packed_tables(ShotTables.of(record["tables"]))  # raises for bad tables first
     head = _JSON.encode({k: v for k, v in record.items() if k != "tables"}).encode()
-    return b"".join((head[:-1], b',"tables":{', tables, b"}}\n"))
+    return b"".join([head[:-1], b',"tables":{', *tables, b"}}\n"])
 
 
 def decode_record(line: bytes | str) -> dict[str, Any]:
-    """Return the record of one journal line, with shot tables as structured arrays.
+    """Return the record of one journal line, a shot's tables as a
+    :class:`~heralder.storage.tables.ShotTables` (structured arrays on access).
 
     Raises
     ------
@@ -230,44 +175,53 @@ def decode_record(line: bytes | str) -> dict[str, Any]:
         raise ValueError("journal line is not a heralder record")
     if record["type"] == "shot":
         try:
-            record["tables"] = {name: _unpack(name, packed)
-                                for name, packed in record["tables"].items()}
+            record["tables"] = _unpack_tables(record["tables"])
         except (TypeError, KeyError, AttributeError) as exc:
             raise ValueError(f"shot record does not decode: {exc!r}") from exc
     return record
 
 
-def _one_row(table: str, row: dict[str, Any]) -> np.ndarray:
-    names = table_dtype(table).names
-    if row.keys() != set(names):
-        return as_table(table, {k: [v] for k, v in row.items()})  # raises, naming the columns
-    return np.array([tuple(row[name] for name in names)], table_dtype(table))
+#: The columns of a herald row, in table order, and the getter of a herald's row from its dict.
+_HERALD_COLUMNS = table_dtype("heralds").names
+_HERALD_ROW = operator.itemgetter(*_HERALD_COLUMNS)
+_TRUE_S = _HERALD_COLUMNS.index("true_s")
 
 
-def record_rows(record: dict[str, Any]) -> dict[str, np.ndarray]:
-    """Return the table rows ``record`` adds, as ``{table: structured array}``.
+def herald_row(herald: dict[str, Any]) -> tuple:
+    """Return a shot record's ``herald`` as one row (a tuple in column order) of ``heralds``
+    (an unknown ``true_s``, ``None``, is stored as ``-1``).
 
     Raises
     ------
     ValueError
-        If a table or column is unknown, missing, or of inconsistent length.
+        If a column is unknown or missing.
+    """
+    try:
+        row = _HERALD_ROW(herald)
+    except KeyError:
+        row = ()
+    if len(row) != len(herald):  # a column missing, or one more
+        as_table("heralds", {k: [v] for k, v in herald.items()})  # raises, naming the columns
+    if row[_TRUE_S] is None:
+        return (*row[:_TRUE_S], -1, *row[_TRUE_S + 1:])
+    return row
+
+
+def record_rows(record: dict[str, Any]) -> dict[str, list[tuple]]:
+    """Return the table rows a ``devices`` or ``event`` record adds, ``{table: [row tuple]}``
+    (other kinds add none here: a shot's rows are its tables and :func:`herald_row`).
+
+    Raises
+    ------
+    KeyError
+        If the record lacks an entry its kind needs.
     """
     kind = record["type"]
-    if kind == "shot":
-        rows = {name: as_table(name, table) for name, table in record["tables"].items()}
-        herald = dict(record["herald"])
-        herald["true_s"] = -1 if herald.get("true_s") is None else herald["true_s"]
-        rows["heralds"] = _one_row("heralds", herald)
-        return rows
     if kind == "event":
-        return {"events": _one_row("events", {
-            "t_s": record["t_s"], "kind": record["kind"], "level": record["level"],
-            "message": record["message"], "data_json": json.dumps(record.get("data", {}))})}
+        return {"events": [(record["t_s"], record["kind"], record["level"], record["message"],
+                            json.dumps(record.get("data", {})))]}
     if kind == "devices":
-        snaps = record["snapshots"]
-        return {"snapshots": as_table("snapshots", {
-            "t_s": [record["t_s"]] * len(snaps),
-            "role": [s["name"] for s in snaps], "driver": [s["driver"] for s in snaps],
-            "address": [s["address"] for s in snaps], "identity": [s["identity"] for s in snaps],
-            "settings_json": [json.dumps(s["settings"], default=str) for s in snaps]})}
+        return {"snapshots": [(record["t_s"], s["name"], s["driver"], s["address"],
+                               s["identity"], json.dumps(s["settings"], default=str))
+                              for s in record["snapshots"]]}
     return {}

@@ -90,7 +90,7 @@ def _journal_summary(path: Path, report: ValidationReport) -> dict[str, Any]:
                 report.problems.append(f"{JOURNAL_NAME}: first record is not 'run'")
         if record["type"] == "shot":
             report.shots += 1
-            report.pulses += len(record["tables"]["pulses"]["counts"])
+            report.pulses += record["tables"].n_pulses
         report.complete = report.complete or record["type"] == "end"
     for number in contents.bad_lines:
         if number == contents.lines:

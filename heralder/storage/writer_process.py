@@ -3,8 +3,8 @@
 :class:`ProcessRunWriter` has the API of :class:`~heralder.storage.writer.RunWriter`; behind it a
 writer process (``python -m heralder.storage.writer_process``) runs that very ``RunWriter``
 (group commit, one ``fsync`` per group, ``run.h5`` under a temporary name then renamed). The
-engine only frames each record and writes it to a pipe: a shot's tables go as their raw packed
-bytes (a memcpy; pickling structured arrays costs ~10× more), everything else pickled.
+engine only frames each record and writes it to a pipe: a shot's tables go as their joined rows
+and raw blocks (a memcpy; pickling structured arrays costs ~10× more), everything else pickled.
 
 Guarantees, as with the thread:
 
@@ -44,7 +44,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from heralder.errors import DataLossError
-from heralder.storage.schema import table_dtype
+from heralder.storage.tables import ShotTables, table_dtype
 from heralder.storage.writer import JOURNAL_NAME, RunWriter, WriterStats
 
 __all__ = ["ProcessRunWriter"]
@@ -67,18 +67,20 @@ def _frame(kind: bytes, payload: bytes) -> bytes:
 
 
 def _wire(record: dict[str, Any]) -> bytes:
-    """Return ``record`` as a pickle, a shot's tables as their raw rows."""
+    """Return ``record`` as a pickle, a shot's tables as their joined rows and raw blocks."""
     if record["type"] == "shot":
-        record = dict(record)
-        record["tables"] = {name: rows.tobytes() for name, rows in record["tables"].items()}
+        tables = ShotTables.of(record["tables"])
+        record = dict(record, tables=(tables.rows, {name: block.tobytes() for name, block in
+                                                    tables.blocks.items()}))
     return pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def _unwire(payload: bytes) -> dict[str, Any]:
     record = pickle.loads(payload)
     if record["type"] == "shot":
-        record["tables"] = {name: np.frombuffer(raw, table_dtype(name))
-                            for name, raw in record["tables"].items()}
+        rows, blocks = record["tables"]
+        record["tables"] = ShotTables(rows, {name: np.frombuffer(raw, table_dtype(name))
+                                             for name, raw in blocks.items()})
     return record
 
 

@@ -74,7 +74,7 @@ def test_same_seed_same_run_and_replay_reproduces_every_decision(make_config):
     assert shots[0] == shots[1] and len(shots[1]) == 12
     assert second.writer_stats.records_written == len(journal(second))
     assert validate_run(second.run_dir).ok
-    assert journal(first)[0]["journal_format"] == JOURNAL_FORMAT == 2  # packed binary tables
+    assert journal(first)[0]["journal_format"] == JOURNAL_FORMAT == 3  # joined per-pulse rows
     report = replay_run(first.run_dir)
     assert report.ok, report.mismatches[:5]
     assert report.shots == 12 and report.decisions == sum(h.pulses for h in first.heralds)

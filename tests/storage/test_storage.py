@@ -17,7 +17,7 @@ from heralder.storage.hdf5 import _CHUNK_ROWS, FINAL_NAME, PARTIAL_NAME, H5RunFi
 from heralder.storage.journal import Journal, JournalContents, read_journal
 from heralder.storage.recover import recover_run
 from heralder.storage.rundir import CONFIG_NAME, make_run_dir
-from heralder.storage.schema import decode_record, encode_record, record_rows
+from heralder.storage.schema import decode_record, encode_record
 from heralder.storage.validate import check_photon_hdf5, validate_run
 from heralder.storage.writer import JOURNAL_NAME, RunWriter
 
@@ -55,10 +55,11 @@ def test_format_1_journal_lines_are_still_read(records):
 
 def test_a_damaged_binary_table_is_a_bad_line(records):
     line = json.loads(encode_record(records()[2]))
-    line["tables"]["pulses"]["b64"] = line["tables"]["pulses"]["b64"][:-8]
+    rows = line["tables"]["pulses,decisions,posterior"]
+    rows["b64"] = rows["b64"][:-8]
     with pytest.raises(ValueError):
         decode_record(json.dumps(line))
-    line["tables"]["pulses"]["b64"] = "!!"
+    rows["b64"] = "!!"
     with pytest.raises(ValueError):
         decode_record(json.dumps(line))
 
@@ -67,7 +68,7 @@ def test_bad_records_are_rejected():
     with pytest.raises(ValueError, match="record type"):
         encode_record({"type": "nonsense"})
     with pytest.raises(ValueError, match="no column"):
-        record_rows({"type": "shot", "tables": {"pulses": {"bogus": [1]}}, "herald": {}})
+        encode_record({"type": "shot", "tables": {"pulses": {"bogus": [1]}}, "herald": {}})
     with pytest.raises(ValueError, match="not a heralder record"):
         decode_record(b"[1, 2]")
 
