@@ -31,6 +31,11 @@ __all__ = ["Flag", "Posterior", "combine_update"]
 MIN_PRUNE_NATS = 30.0
 #: Update status codes shared with the compiled kernels.
 OK, IMPLAUSIBLE, SKIPPED = 0, 1, 2
+#: Memory the compiled update's memoised likelihoods may take per pulse kind (16 bytes per spin
+#: length and count seen): the model's likelihood of a count depends on (pulse kind, n, S) only,
+#: so after the first shots an update mostly reads it instead of summing the dark counts again.
+MEMO_BYTES_PER_KIND = 16 << 20
+_NO_MEMO = np.full((2, 0), np.nan)  # past the budget: compute every time
 
 
 @dataclass(frozen=True)
@@ -159,7 +164,8 @@ class Posterior:
         self._kernels = compiled_kernels() if self.backend == "numba" else None
         if self.model.compound:  # the exact afterpulse law runs on numpy in every backend
             self._kernels = None
-        self._kernel_args: dict[int, tuple] = {}
+        # per pulse kind: (kernel arguments, {count: memoised likelihoods}), shared by copies
+        self._kernel_args: dict[int, tuple[tuple, dict[int, np.ndarray]]] = {}
         self._info = np.zeros(6)  # the compiled update's status, evidence and summary
         self._S_buf, self._logp_buf = self._S, self._logp
         self._spare_S = np.empty(self._S.size, dtype=np.int64)
@@ -186,25 +192,38 @@ class Posterior:
         ll = self.model.log_likelihood(n, self._S, self.pulses)
         self._apply(n, ll)
 
-    def _compiled_args(self) -> tuple:
+    def _kernel_entry(self) -> tuple[tuple, dict[int, np.ndarray]]:
+        """Return the kernels' model arguments for the next pulse, with its pulse kind's
+        memoised likelihoods by count (cached per kind and shared by copies; both rebuilt when
+        the support outgrows the efficiency table)."""
         kind = self.model.kind(self.pulses)
         s_top = int(self._S[-1])
-        args = self._kernel_args.get(kind)
-        if args is None or s_top >= args[2].size:
-            args = self.model.kernel_args(self.pulses, s_top, self._log1m_rho,
-                                          self._log_rho_u, self.prune_nats, self.jump_mode)
-            self._kernel_args[kind] = args
-        return args
+        entry = self._kernel_args.get(kind)
+        if entry is None or s_top >= entry[0][2].size:
+            entry = (self.model.kernel_args(self.pulses, s_top, self._log1m_rho,
+                                            self._log_rho_u, self.prune_nats, self.jump_mode),
+                     {})
+            self._kernel_args[kind] = entry
+        return entry
+
+    def _compiled_args(self) -> tuple:
+        return self._kernel_entry()[0]
 
     def _update_compiled(self, n: int) -> None:
-        args = self._compiled_args()
+        args, memos = self._kernel_entry()
+        memo = memos.get(n)
+        if memo is None:  # a count not seen before on this pulse kind: memoise it if room
+            columns = args[2].size  # the efficiency table's spin lengths
+            memo = _NO_MEMO
+            if (len(memos) + 1) * columns * 16 <= MEMO_BYTES_PER_KIND:
+                memo = memos[n] = np.full((2, columns), np.nan)
         size = self._S.size
         if self._spare_S.size < size:
             self._spare_S = np.empty(size, dtype=np.int64)
             self._spare_logp = np.empty(size)
         out_S, out_logp = self._spare_S, self._spare_logp
-        m = self._kernels.count_update_summary(self._S, self._logp, n, *args, out_S, out_logp,
-                                               self._info)
+        m = self._kernels.count_update_summary(self._S, self._logp, n, *args, memo, out_S,
+                                               out_logp, self._info)
         status, z, map_s, pmax, mean, std = self._info.tolist()
         if status == SKIPPED:
             self._finish(n, self._S, self._logp, SKIPPED, z)

@@ -138,3 +138,56 @@ def test_compiled_dark_convolution_matches_full_sum_to_1e_12():
         full = logsumexp(stats.poisson.logpmf(m, d) + stats.binom.logpmf(n - m, k, p))
         got = kernels._log_dark_binom(n, k, p, d, lnfact)
         assert (got == -np.inf) if not np.isfinite(full) else abs(got - full) < 1e-12
+
+
+def _family_run(det: DetectorModel, shots: list[list[int]]) -> list[tuple]:
+    """Return each pulse's (support, log-posterior, evidence, flags) for shots run as copies of
+    one template posterior (as the engine does: the copies share the memoised likelihoods)."""
+    template = Posterior(200, det, backend="numba")
+    out = []
+    for counts in shots:
+        post = template.copy()
+        for n in counts:
+            post.update(n)
+            out.append((post.S, post.log_p, post.log_evidence, len(post.flags), post.summary()))
+    return out
+
+
+@needs_numba
+@pytest.mark.parametrize("det", DETECTORS)
+def test_memoised_likelihoods_change_no_bit(det, monkeypatch):
+    """The compiled update reads a count's likelihoods from the memo its pulse kind keeps after
+    the first time; with the memo off (no budget) every value is computed again. Both must give
+    the same posteriors bit for bit, over shots that repeat counts (memo hits), with jumps,
+    leaks and implausible counts."""
+    from heralder.estimation import posterior as posterior_module
+
+    rng = np.random.default_rng(7)
+    shots = [[int(rng.binomial(2 * s, max(det.eta, 0.05))) for _ in range(8)] + [10**6]
+             for s in rng.integers(5, 40, size=12)]
+    memoised = _family_run(det, shots)
+    monkeypatch.setattr(posterior_module, "MEMO_BYTES_PER_KIND", 0)
+    computed = _family_run(det, shots)
+    assert len(memoised) == len(computed) == 12 * 9
+    for (s1, lp1, ev1, f1, sum1), (s2, lp2, ev2, f2, sum2) in zip(memoised, computed,
+                                                                  strict=True):
+        assert np.array_equal(s1, s2)
+        assert np.array_equal(lp1, lp2)  # bit for bit (-inf included)
+        assert ev1 == ev2 and f1 == f2 and sum1 == sum2
+
+
+@needs_numba
+def test_memo_stays_within_its_budget(monkeypatch):
+    from heralder.estimation import posterior as posterior_module
+
+    det = DetectorModel(eta=0.5, dark_counts_per_gate=0.02)
+    template = Posterior(200, det, backend="numba")
+    columns = template._kernel_entry()[0][2].size
+    monkeypatch.setattr(posterior_module, "MEMO_BYTES_PER_KIND", 3 * 16 * columns)
+    for n in range(10):  # ten counts on the first pulse: three memoised, the rest computed
+        post = template.copy()
+        post.update(n)
+    memos = template._kernel_args[0][1]
+    assert sorted(memos) == [0, 1, 2]
+    assert all(memo.shape == (2, columns) for memo in memos.values())
+    assert np.isfinite(memos[2][1]).sum() > 0  # filled where the support was
