@@ -36,6 +36,8 @@ from heralder.simulators.leak import basis_state, leaky_pulse
 __all__ = ["AtomsBlock", "CollectiveAtoms"]
 
 _TC = SwitchState.TC
+#: The scatter draws when nothing scatters (empty; writable as numba's compiled signature wants).
+_NO_DRAWS = np.ones(0)
 
 #: Largest probability (Chernoff bound) that a cascade outlasts its gate for which counts are
 #: simulated without drawing photon times.
@@ -207,6 +209,10 @@ class CollectiveAtoms:
         self.m = 0
         self.psi: np.ndarray | None = None  # the state vector while the switch leaks
         self.exact = exact
+        # _timed_one's arguments to _cascade: first step, length, 1/Γ, steps kept, lost; times
+        self._one_pulse = (np.zeros(1, np.int64), np.zeros(1, np.int64), np.zeros(1),
+                           np.zeros(1, np.int64), np.zeros(1, np.int64))
+        self._times_scratch, self._owner_scratch = np.empty(0), np.empty(0, np.int64)
 
     def prepare(self, fixed_s: int | None = None) -> int:
         """Start a shot: draw S from |c_S|² (or use ``fixed_s``) and put the atoms in |S, 0>.
@@ -218,7 +224,7 @@ class CollectiveAtoms:
         """
         if fixed_s is None:
             # the method, not np.searchsorted: its Python wrapper costs more than the search
-            index = int(self._prior_cdf.searchsorted(self._rng.random(), side="right"))
+            index = int(self._prior_cdf.searchsorted(self._rng.random(), "right"))
             self.s = int(self._prior_s[min(index, self._prior_s.size - 1)])
         else:
             if not (0 <= fixed_s <= self.n_atoms and (self.n_atoms - fixed_s) % 2 == 0):
@@ -306,7 +312,7 @@ class CollectiveAtoms:
         else:
             total = int(lengths.sum())
             waits = self._rng.standard_exponential(total)
-            scatter_u = (self._rng.random(total) if self.scatter_eps > 0 else np.ones(0))
+            scatter_u = self._rng.random(total) if self.scatter_eps > 0 else _NO_DRAWS
             times_s = np.empty(total)
             owner = np.empty(total, np.int64)
             kept = np.zeros(n_run, np.int64)
@@ -376,12 +382,18 @@ class CollectiveAtoms:
         does for a run of one such pulse (same draws), without its array bookkeeping; return
         (emitted, scattered)."""
         waits = self._rng.standard_exponential(steps)
-        scatter_u = self._rng.random(steps) if self.scatter_eps > 0 else np.ones(0)
-        kept, lost = np.zeros(1, np.int64), np.zeros(1, np.int64)
+        scatter_u = self._rng.random(steps) if self.scatter_eps > 0 else _NO_DRAWS
+        # The arguments live in scratch arrays (owned by this object, used only here): seven new
+        # arrays per call cost more than the cascade.
+        firsts, lengths, inv_gamma, kept, lost = self._one_pulse
+        firsts[0], lengths[0], inv_gamma[0], kept[0], lost[0] = 2 * S - steps, steps, \
+            inv_gamma_s, 0, 0
+        if self._times_scratch.size < steps:
+            self._times_scratch = np.empty(steps)
+            self._owner_scratch = np.empty(steps, np.int64)
         _, _, truncated = _cascade(
-            _ladder_rates(S), np.array([2 * S - steps]), np.array([steps]),
-            np.array([inv_gamma_s]), waits, scatter_u, self.scatter_eps, gate_s,
-            np.empty(steps), np.empty(steps, np.int64), kept, lost)
+            _ladder_rates(S), firsts, lengths, inv_gamma, waits, scatter_u, self.scatter_eps,
+            gate_s, self._times_scratch, self._owner_scratch, kept, lost)
         n_kept, n_lost = int(kept[0]), int(lost[0])
         self._end_run(S, state, True, steps - n_kept if truncated else 0, n_lost)
         return n_kept - n_lost, n_lost

@@ -65,14 +65,13 @@ _COUNT = PulseData._fields.index("count")
 
 
 def _one_count(count: int) -> np.ndarray:
-    """Return the read-only ``counts`` array of a single gate with ``count`` clicks (shared for
-    counts below ``_ONE_COUNT_MAX``: a lookup costs a fraction of a new array)."""
-    counts = _ONE_COUNT.get(count)
-    if counts is None:
-        counts = np.array((count,), np.int64)
-        counts.flags.writeable = False
-        if count < _ONE_COUNT_MAX:
-            _ONE_COUNT[count] = counts
+    """Return a new read-only ``counts`` array of a single gate with ``count`` clicks, kept in
+    ``_ONE_COUNT`` for counts below ``_ONE_COUNT_MAX`` (a lookup there costs a fraction of a new
+    array: callers look up first)."""
+    counts = np.array((count,), np.int64)
+    counts.flags.writeable = False
+    if count < _ONE_COUNT_MAX:
+        _ONE_COUNT[count] = counts
     return counts
 
 
@@ -183,7 +182,7 @@ class VirtualCounter(_VirtualDevice):
         self._remaining = 0
         self._next_gate = 0
         self._last: PulseBlock | PulseData | None = None
-        self._fire_pulse = lab.fire_pulse  # bound once: called per pulse
+        self._fire_pulse, self._now = lab.fire_pulse, lab.clock.now  # bound once: per pulse
 
     def configure(self, gate_s: float, threshold_v: float = -0.01,
                   trigger: str = "external") -> CounterSettings:
@@ -225,7 +224,8 @@ class VirtualCounter(_VirtualDevice):
         """
         if not self._open:
             self._require_open()
-        timeout_s = _check_timeout(timeout_s)
+        if timeout_s.__class__ is not float or not 0.0 < timeout_s < _INF:
+            timeout_s = _check_timeout(timeout_s)
         remaining = self._remaining
         if remaining == 0:
             raise self._no_data(timeout_s, "counter not armed")
@@ -233,9 +233,13 @@ class VirtualCounter(_VirtualDevice):
         if remaining == 1 or self._gates_per_read == 1:  # a stepped run: the lab's scalar path
             self._remaining = remaining - 1
             self._next_gate = first + 1
-            pulse = self._last = self._fire_pulse()
-            return _record(CountBlock, {"counts": _one_count(pulse.count), "valid": _ONE_VALID,
-                                        "first_gate": first, "t_read_s": self.lab.clock.now()})
+            self._last = pulse = self._fire_pulse()
+            count = pulse[_COUNT]
+            counts = _ONE_COUNT.get(count)
+            if counts is None:
+                counts = _one_count(count)
+            return _record(CountBlock, {"counts": counts, "valid": _ONE_VALID,
+                                        "first_gate": first, "t_read_s": self._now()})
         n = min(remaining, self._gates_per_read)
         self._remaining -= n
         self._next_gate += n
@@ -341,6 +345,7 @@ class VirtualSwitch(_VirtualDevice):
         super().__init__(name, address, lab, settings)
         self.settle_time_s = lab.switch.settle_time_s
         self._latency_s: float = settings["latency_s"]
+        self._switch = lab.switch
         self._request, self._now = lab.switch.request, lab.clock.now  # bound once: per pulse
 
     def close(self) -> None:
@@ -361,7 +366,7 @@ class VirtualSwitch(_VirtualDevice):
         if self._latency_s:
             self.lab.clock.sleep(self._latency_s)
             ack_s = self._now()
-        return _record(SwitchAck, {"requested": state, "read_back": self.lab.switch.requested,
+        return _record(SwitchAck, {"requested": state, "read_back": self._switch.requested,
                                    "t_sent_s": sent_s, "t_ack_s": ack_s,
                                    "settle_time_s": self.settle_time_s})
 
