@@ -66,7 +66,7 @@ def _h5_rate(directory: Path, pool: list[dict], n_pulses: int) -> tuple[float, l
     """Return (pulses/s, [RSS at 10 %, RSS at 100 %]) writing ``n_pulses`` from ``pool``."""
     h5 = H5RunFile(directory)
     h5.add(_header())
-    per_shot = len(pool[0]["tables"]["pulses"]["counts"])
+    per_shot = pool[0]["tables"].n_pulses
     shots = n_pulses // per_shot
     rss = []
     start = time.perf_counter()

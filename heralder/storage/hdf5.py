@@ -1,9 +1,12 @@
 """Write a run's ``run.h5`` with h5py: tables under ``/user/heralder``, Photon-HDF5 with tags.
 
-Rows are buffered per table and appended to resizable, chunked 1-D datasets in whole chunks, so
-the cost per pulse is a memory copy. The file is written under ``run.h5.partial`` and becomes
-``run.h5`` only in :meth:`H5RunFile.close`, once every table is checked complete; a crash leaves
-the partial file, which :mod:`heralder.storage.recover` replaces by rebuilding from the journal.
+Rows are buffered per table as they come (a shot's joined per-pulse rows as one bytes object, a
+herald as a tuple) and appended to resizable, chunked 1-D datasets in whole chunks, columns split
+once per chunk, not per shot; so the cost per pulse is a few memory copies. Every table's datasets
+are created with the first record, and the last, partial chunks are written at the end. The file
+is written under ``run.h5.partial`` and becomes ``run.h5`` only in :meth:`H5RunFile.close`, once
+every table is checked complete; a crash leaves the partial file, which
+:mod:`heralder.storage.recover` replaces by rebuilding from the journal.
 
 When the run has time tags the same file is also a Photon-HDF5 0.5 file of measurement type
 ``generic``: ``/photon_data/timestamps`` (int64 ps, clicks only), ``detectors`` (uint8, all 0),
@@ -28,6 +31,7 @@ from heralder.storage.schema import herald_row, record_rows
 from heralder.storage.tables import (
     PULSE_ROW_DTYPE,
     PULSE_ROW_TABLES,
+    SHOT_TABLES,
     TABLES,
     ShotTables,
     table_dtype,
@@ -38,8 +42,8 @@ __all__ = ["FINAL_NAME", "PARTIAL_NAME", "USER_GROUP", "H5RunFile"]
 FINAL_NAME = "run.h5"
 PARTIAL_NAME = "run.h5.partial"
 USER_GROUP = "user/heralder"
-_CHUNK_ROWS = 8192  # rows per chunk of a numeric column
-_STRING_CHUNK_ROWS = 1024
+_CHUNK_ROWS = 8192  # rows per chunk of the per-pulse tables (and Photon-HDF5)
+_SMALL_CHUNK_ROWS = 1024  # rows per chunk of the other tables (a row per shot or fewer)
 _ROWS = "pulses,decisions,posterior"  # the buffer of the joined per-pulse rows
 
 # Photon-HDF5 0.5 field descriptions (the format's specification; phconvert compares TITLEs).
@@ -110,16 +114,17 @@ class _TableBuffer:
     Parameters
     ----------
     datasets
-        Field of ``dtype`` -> its dataset (chunks of :data:`_CHUNK_ROWS` rows when numeric).
+        Field of ``dtype`` -> its dataset (chunks of ``chunk_rows`` rows).
     dtype
         The structured dtype of a row.
-    flush_rows
-        Write the whole chunks once this many rows wait.
+    chunk_rows, flush_rows
+        Rows per chunk; write the whole chunks once this many rows wait.
     """
 
-    def __init__(self, datasets: dict[str, h5py.Dataset], dtype: np.dtype,
+    def __init__(self, datasets: dict[str, h5py.Dataset], dtype: np.dtype, chunk_rows: int,
                  flush_rows: int) -> None:
-        self.datasets, self.dtype, self.flush_rows = datasets, dtype, flush_rows
+        self.datasets, self.dtype = datasets, dtype
+        self.chunk_rows, self.flush_rows = chunk_rows, max(flush_rows, chunk_rows)
         self._tuples = dtype.hasobject
         self.pending: list[Any] = []  # bytes-like parts of packed rows, or row tuples
         self.pending_rows = 0  # rows not yet in whole written chunks (after the first `rows`)
@@ -149,7 +154,8 @@ class _TableBuffer:
         The rows of a partial last chunk stay waiting: a later flush writes that chunk again,
         whole or with more rows.
         """
-        n = self.pending_rows - self.pending_rows % _CHUNK_ROWS
+        size = self.chunk_rows
+        n = self.pending_rows - self.pending_rows % size
         if (whole_chunks and not n) or (not whole_chunks and self.written):
             return
         stop = self.rows + (n if whole_chunks else self.pending_rows)
@@ -160,10 +166,10 @@ class _TableBuffer:
             if self.dtype[field].hasobject:
                 dataset[self.rows:stop] = rows[field][:count]
                 continue
-            column = np.zeros(-(-count // _CHUNK_ROWS) * _CHUNK_ROWS, self.dtype[field])
+            column = np.zeros(-(-count // size) * size, self.dtype[field])
             column[:count] = rows[field][:count]  # the last chunk padded: whole raw chunks
-            for at in range(0, count, _CHUNK_ROWS):
-                dataset.id.write_direct_chunk((self.rows + at,), column[at:at + _CHUNK_ROWS])
+            for at in range(0, count, size):
+                dataset.id.write_direct_chunk((self.rows + at,), column[at:at + size])
         rest = rows[n:]
         self.pending = rest.tolist() if self._tuples else [rest.tobytes()]
         self.rows, self.pending_rows = self.rows + n, self.pending_rows - n
@@ -174,6 +180,12 @@ class _TableBuffer:
         if self._tuples:
             return np.array(self.pending, self.dtype)
         return np.frombuffer(b"".join(self.pending), self.dtype)
+
+
+def _chunk_rows(table: str) -> int:
+    """Return the rows per chunk of ``table``: a run's few herald, event and snapshot rows
+    take small chunks (and a small buffer)."""
+    return _CHUNK_ROWS if table in SHOT_TABLES else _SMALL_CHUNK_ROWS
 
 
 def _string(value: str) -> np.bytes_:
@@ -188,8 +200,9 @@ class H5RunFile:
     run_dir
         The run directory.
     flush_rows
-        Append a table's buffered rows once this many are waiting (bounds memory; whole chunks
-        of ``_CHUNK_ROWS`` rows are written).
+        Append a per-pulse table's buffered rows once this many are waiting (bounds memory;
+        whole chunks of :data:`_CHUNK_ROWS` rows are written; fewer, larger writes cost less).
+        The other tables write each chunk once it is full.
     """
 
     def __init__(self, run_dir: str | Path, *, flush_rows: int = _CHUNK_ROWS) -> None:
@@ -197,9 +210,11 @@ class H5RunFile:
         self.partial_path = self.run_dir / PARTIAL_NAME
         self.final_path = self.run_dir / FINAL_NAME
         self.flush_rows = flush_rows
-        # No chunk cache: rows arrive in whole batches, and with a cache HDF5 kept every written
-        # chunk in memory (RSS grew with the run); without it memory stays flat.
-        self._file = h5py.File(self.partial_path, "w", rdcc_nbytes=0)
+        # No chunk cache: rows arrive in whole chunks, and with a cache HDF5 kept every written
+        # chunk in memory (RSS grew with the run). HDF5 1.10's chunk index (an extensible array
+        # for one unlimited dimension; files need HDF5 >= 1.10 to read): the old B-tree index
+        # kept growing in the metadata cache, 1.5 MiB more RSS per 1e6 pulses.
+        self._file = h5py.File(self.partial_path, "w", rdcc_nbytes=0, libver=("v110", "latest"))
         self._user = self._file.require_group(USER_GROUP)
         self._buffers: dict[str, _TableBuffer] = {}  # table (_ROWS: the joined rows) -> buffer
         self._has_tags = False
@@ -267,31 +282,30 @@ class H5RunFile:
         Through h5py's low-level API: its ``create_dataset`` costs ~3× more per dataset, and a
         run creates ~60 of them.
         """
-        numeric, strings = h5p.create(h5p.DATASET_CREATE), h5p.create(h5p.DATASET_CREATE)
-        numeric.set_chunk((_CHUNK_ROWS,))
-        strings.set_chunk((_STRING_CHUNK_ROWS,))
         space = h5s.create_simple((0,), (h5s.UNLIMITED,))
 
         def datasets(table: str, fields: dict[str, str]) -> dict[str, h5py.Dataset]:
             group, dtype = self._user.require_group(table), table_dtype(table)
+            dcpl = h5p.create(h5p.DATASET_CREATE)
+            dcpl.set_chunk((_chunk_rows(table),))
             out = {}
             for column, field in fields.items():
-                is_string = dtype[column].hasobject
-                file_type = h5t.py_create(h5py.string_dtype() if is_string else dtype[column],
-                                          logical=True)
+                file_type = h5t.py_create(h5py.string_dtype() if dtype[column].hasobject
+                                          else dtype[column], logical=True)
                 out[field] = h5py.Dataset(h5d.create(group.id, column.encode(), file_type, space,
-                                                     dcpl=strings if is_string else numeric))
+                                                     dcpl=dcpl))
             return out
 
         joined = {}
         for table in PULSE_ROW_TABLES:
             joined |= datasets(table, {column: f"{table}/{column}" for column in TABLES[table]})
-        self._buffers[_ROWS] = _TableBuffer(joined, PULSE_ROW_DTYPE, self.flush_rows)
+        self._buffers[_ROWS] = _TableBuffer(joined, PULSE_ROW_DTYPE, _CHUNK_ROWS, self.flush_rows)
         for table in TABLES:
             if table not in PULSE_ROW_TABLES:
+                size = _chunk_rows(table)
                 self._buffers[table] = _TableBuffer(
                     datasets(table, {column: column for column in TABLES[table]}),
-                    table_dtype(table), self.flush_rows)
+                    table_dtype(table), size, self.flush_rows if size == _CHUNK_ROWS else size)
 
     def _check_complete(self) -> None:
         """Raise DataLossError (leaving the partial file) unless every table is rectangular."""
