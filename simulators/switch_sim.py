@@ -118,11 +118,12 @@ class SimulatedSwitch:
         """
         if not isinstance(state, SwitchState):
             raise ValueError(f"state must be a SwitchState, got {state!r}")
-        now_s = self._clock.now() if at_s is None else float(at_s)
+        if at_s is None:
+            now_s = self._clock.now()
+        else:  # float() only when needed: the virtual switch requests per pulse, with a float
+            now_s = at_s if at_s.__class__ is float else float(at_s)
         current = self.state_at(now_s)
         self.requested = state
-        if state is current and self._pending is None:
-            return now_s
         # A new request supersedes one still settling: the optics head for the latest command.
         self._pending = None
         if state is current:
@@ -133,8 +134,9 @@ class SimulatedSwitch:
             if self.failure == "stuck":
                 return math.inf
             delay_s += self.late_s
-        self._pending = (now_s + delay_s, state)
-        return now_s + delay_s
+        ready_s = now_s + delay_s
+        self._pending = (ready_s, state)
+        return ready_s
 
     def arm_pattern(self, pattern: Sequence[SwitchState]) -> None:
         """Step through ``pattern`` (cyclically), one state per pulse trigger.
