@@ -22,6 +22,7 @@ from heralder.storage.tables import (
     PULSE_ROW_TABLES,
     ROW_BYTES,
     ShotTables,
+    struct_codes,
     table_dtype,
 )
 
@@ -29,14 +30,11 @@ __all__ = ["ShotLog"]
 
 _HERALD_FIELDS = ("shot", "map_s", "pmax", "qfi", "qfi_ideal", "pulses", "final_sign", "true_s",
                   "reason")
-_STRUCT_CODES = {("i", 8): "q", ("i", 4): "i", ("i", 1): "b", ("b", 1): "?", ("f", 8): "d"}
 
 
 def _row_struct() -> struct.Struct:
     """Return the packer of a pulse's joined row."""
-    formats = [_STRUCT_CODES[dtype[c].kind, dtype[c].itemsize]
-               for dtype in map(table_dtype, PULSE_ROW_TABLES) for c in dtype.names]
-    packer = struct.Struct("<" + "".join(formats))
+    packer = struct.Struct("<" + "".join(struct_codes(table_dtype(t)) for t in PULSE_ROW_TABLES))
     if packer.size != ROW_BYTES:  # a padded dtype would shift every column after the padding
         raise RuntimeError("the per-pulse table dtypes must be packed")
     return packer

@@ -11,7 +11,7 @@ split the columns only where needed (the HDF5 writer once per chunk, not per sho
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -26,6 +26,7 @@ __all__ = [
     "TABLES",
     "ShotTables",
     "as_table",
+    "struct_codes",
     "table_dtype",
 ]
 
@@ -119,6 +120,17 @@ def table_dtype(table: str) -> np.dtype:
         return _TABLE_DTYPES[table]
     except KeyError:
         raise ValueError(f"table must be one of {sorted(TABLES)}, got {table!r}") from None
+
+
+_STRUCT_CODES = {("i", 8): "q", ("i", 4): "i", ("i", 1): "b", ("b", 1): "?", ("f", 8): "d"}
+
+
+def struct_codes(dtype: np.dtype, names: Sequence[str] | None = None) -> str:
+    """Return the :mod:`struct` codes of the columns ``names`` (all by default) of a packed
+    structured ``dtype``: with ``"<"`` before them, a :class:`struct.Struct` packs a row of
+    them exactly as numpy lays it out (no padding in between)."""
+    return "".join(_STRUCT_CODES[dtype[c].kind, dtype[c].itemsize]
+                   for c in (dtype.names if names is None else names))
 
 
 def as_table(table: str, data: np.ndarray | dict[str, Any]) -> np.ndarray:

@@ -121,3 +121,22 @@ def test_hdf5_tables_are_the_records_bit_for_bit_across_chunks(tmp_path, records
         assert user["heralds/true_s"][:].tolist() == [30, -1, 30, 30] * 2
         assert [r.decode() for r in user["heralds/reason"][:]] == ["pmax"] * 8
         assert user["heralds/shot"][:].tolist() == [0, 1, 2, 3] * 2
+
+
+def test_a_herald_goes_packed_or_else_as_plain_json_and_decodes_the_same(records):
+    shot = records()[2]
+    shot["herald"]["pmax"] = 0.1 + 0.2  # a float without a short decimal
+    line = encode_record(shot)
+    assert b'"herald":{"fields"' in line
+    decoded = decode_record(line)["herald"]
+    assert decoded == shot["herald"]
+    assert {k: type(v) for k, v in decoded.items()} == {k: type(v) for k, v in
+                                                        shot["herald"].items()}
+    for herald in (dict(shot["herald"], true_s=None), dict(shot["herald"], extra=1)):
+        line = encode_record(dict(shot, herald=herald))
+        assert b'"herald":{"shot"' in line  # plain JSON
+        assert decode_record(line)["herald"] == herald
+    damaged = json.loads(encode_record(shot))
+    damaged["herald"]["b64"] = damaged["herald"]["b64"][:-8]
+    with pytest.raises(ValueError):
+        decode_record(json.dumps(damaged))
