@@ -166,8 +166,10 @@ class _TableBuffer:
             if self.dtype[field].hasobject:
                 dataset[self.rows:stop] = rows[field][:count]
                 continue
-            column = np.zeros(-(-count // size) * size, self.dtype[field])
-            column[:count] = rows[field][:count]  # the last chunk padded: whole raw chunks
+            column = rows[field][:count]
+            if count % size:  # the last chunk padded: only whole raw chunks are written
+                column = np.concatenate((column, np.zeros(size - count % size, column.dtype)))
+            column = np.ascontiguousarray(column)
             for at in range(0, count, size):
                 dataset.id.write_direct_chunk((self.rows + at,), column[at:at + size])
         rest = rows[n:]
