@@ -256,6 +256,8 @@ class VirtualCounter(_VirtualDevice):
 
         Raises
         ------
+        DeviceDisconnected
+            If the counter is not open.
         ValueError
             If ``timeout_s`` is not a finite number > 0.
         """
