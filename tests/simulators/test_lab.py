@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import tracemalloc
 
@@ -208,3 +209,24 @@ def test_single_pulse_path_draws_and_returns_what_the_block_path_does(lab_config
     assert runs[0] == runs[1]
     assert scalar.clock.now() == block.clock.now()
     assert sum(p.scattered for p in runs[0] if not isinstance(p, int)) > 0  # jumps happened
+
+
+def test_the_simulated_clock_advances_safely_from_several_threads() -> None:
+    """The lab advances its SimClock once per pulse (acquire/release, no max()): from several
+    threads at once the clock still ends at the latest time asked for and never goes back."""
+    clock = SimClock()
+    seen: list[list[float]] = [[] for _ in range(4)]
+
+    def advance(k: int) -> None:
+        for i in range(5000):
+            seen[k].append(clock.advance_to(i * 4 + k))  # ints are taken as floats
+
+    threads = [threading.Thread(target=advance, args=(k,)) for k in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert clock.now() == 4999 * 4 + 3 and type(clock.now()) is float
+    for readings in seen:
+        assert readings == sorted(readings)  # each thread's readings never go back
+    assert clock.advance_to(np.float64(1.5)) == clock.now() and type(clock.now()) is float
