@@ -1,7 +1,8 @@
 """Measure the engine: sustained pulses/s and decision latency, in-process and over emulators.
 
-Baseline (same run): the bare device loop, i.e. set the switch, arm, read one gate, for the same
-number of pulses with no estimator, policy or storage: the ceiling the devices allow.
+Baseline (same run): the bare device loop, i.e. set the switch and read one gate through the
+engine's own device path, for as many pulses, with no estimator, policy or storage: the ceiling
+the devices allow.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from heralder.control.clock import SimClock
 from heralder.control.demo import demo_config
 from heralder.control.engine import Engine
 from heralder.control.estimator_setup import new_policy, new_posterior
+from heralder.control.pulses import CounterPulses
 from heralder.control.records import SwitchState
 from heralder.estimation.backend import resolve_backend
 from heralder.registry import DeviceContext, build_devices
@@ -86,22 +88,22 @@ def _engine_run(config: Config, context: DeviceContext | None = None
 
 def _bare_loop(config: Config, pulses: int, context: DeviceContext | None = None
                ) -> tuple[float, float]:
-    """Return (pulses/s, process CPU s per pulse) of the device loop alone (switch, arm,
-    read)."""
+    """Return (pulses/s, process CPU s per pulse) of the device loop alone: set the switch and
+    read the next gate as the engine does (:class:`CounterPulses`), no estimator or storage."""
     context = context or DeviceContext(clock=SimClock(), seed=1, config=config)
     devices = build_devices(config, context)
     for device in devices.values():
         device.open()
     lab = context.shared.get("lab")
-    switch, counter = devices["switch"], devices["counter"]
+    switch = devices["switch"]
+    source = CounterPulses(devices["counter"], devices.get("trigger"), context.clock)
     state = SwitchState.TC
     start, cpu = time.perf_counter(), time.process_time()
     for k in range(pulses):
         if k % 20 == 0 and lab is not None:
             lab.new_shot()
         switch.set_state(state, 1.0)
-        counter.arm(1)
-        counter.read(1.0)
+        source.next_pulse(1.0)
         state = state.other()
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     for device in devices.values():
