@@ -28,8 +28,11 @@ Journal encoding (:data:`JOURNAL_FORMAT` 3, stored in the ``run`` record): a sho
 packed binary, exact to the bit and about ten times cheaper to encode than decimal floats. The
 per-pulse tables go as their joined rows, ``"pulses,decisions,posterior": {"fields": [[columns of
 each table]], "b64": base64 of the joined rows}``; a block table with rows as ``"<table>":
-{"fields": [columns], "b64": base64 of its packed little-endian rows}`` (absent: no rows).
-Format 2 (every table packed on its own) and format 1 (each column a JSON list) are still read.
+{"fields": [columns], "b64": base64 of its packed little-endian rows}`` (absent: no rows). The
+herald's numeric columns are packed the same way, ``"herald": {"fields": [...], "b64": ...,
+"reason": ...}``, or, when they do not pack (``true_s`` unknown), the herald is plain JSON.
+Format 2 (every table packed on its own, the herald JSON) and format 1 (each column a JSON list)
+are still read.
 
 Time bases: ``t_data_s`` of a pulse and every ``t_s`` are run-clock seconds since the run started
 (simulated time on a :class:`SimClock`); the decision latencies (``t_decided_s``, ``t_sent_s``,
