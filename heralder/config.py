@@ -290,6 +290,11 @@ class EngineConfig:
     qfi_every_pulse
         Compute F(ρ) and Σ p_S F_S after every pulse (stored, and the GUI's history); ``false``
         computes them only at the herald (NaN in between), which is faster at large N.
+    pin_cpu
+        The CPU the engine thread and its writer run on: ``"auto"`` (one CPU, the last this
+        process may use, when it may use two or more and the estimator reads counts; arrival
+        times spread their work over two cores and are left unpinned), ``"off"`` (the OS
+        places them), or a CPU number such as ``"3"``.
     """
 
     pulse_period_s: float = 200e-6
@@ -298,11 +303,16 @@ class EngineConfig:
     on_deadline_miss: Literal["stop", "continue"] = "continue"
     on_device_error: Literal["stop", "continue"] = "stop"
     qfi_every_pulse: bool = True
+    pin_cpu: str = "auto"
 
     def __post_init__(self) -> None:
         for name in ("pulse_period_s", "decision_deadline_s", "read_timeout_s"):
             if not getattr(self, name) > 0.0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        if self.pin_cpu not in ("auto", "off") and not (self.pin_cpu.isascii()
+                                                         and self.pin_cpu.isdigit()):
+            raise ValueError(f'pin_cpu must be "auto", "off" or a CPU number such as "3", '
+                             f"got {self.pin_cpu!r}")
 
 
 @dataclass(frozen=True)

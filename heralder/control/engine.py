@@ -23,6 +23,7 @@ from typing import Any
 
 from heralder import __version__
 from heralder.config import Config, dump_config, updated_config
+from heralder.control.affinity import engine_cpu, pin_current_thread
 from heralder.control.clock import Clock, WallClock
 from heralder.control.estimator_setup import (
     arrival_times_notice,
@@ -82,7 +83,8 @@ class Engine:
     Raises
     ------
     ConfigError
-        If a device is unknown, rejects its settings, or the roles do not fit the mode.
+        If a device is unknown, rejects its settings, the roles do not fit the mode, or
+        ``[engine] pin_cpu`` names a CPU the process may not use.
     """
 
     def __init__(self, config: Config, *, clock: Clock | None = None,
@@ -93,6 +95,8 @@ class Engine:
                                                 config=config)
         self.devices = build_devices(config, self.context)
         check_roles(config, self.devices)
+        #: The CPU the engine thread and its writer run on (``[engine] pin_cpu``), or None.
+        self.pinned_cpu = engine_cpu(config)
         # appended by any thread, popped by the engine thread before each shot (deque operations
         # are atomic; a Queue's get_nowait raising Empty cost more than a shot's record)
         self._commands: collections.deque[tuple[str, Any]] = collections.deque()
@@ -236,6 +240,8 @@ class Engine:
         final_state, message = EngineState.FINISHED, ""
         self._t0_s = self.clock.now()
         try:
+            if self.pinned_cpu is not None:  # first: the threads started below inherit it
+                pin_current_thread(self.pinned_cpu)
             for role, device in self.devices.items():
                 try:
                     device.open()
@@ -257,6 +263,9 @@ class Engine:
             self._writer = writer(run_dir, queue_size=self._config.storage.queue_size)
             self._put(self._header(uid))
             self._put(self._devices_record())
+            if self.pinned_cpu is not None:
+                self._emit("affinity", f"engine and writer threads on CPU {self.pinned_cpu}",
+                           cpu=self.pinned_cpu)
             self._snapshot = replace(self._snapshot, run_dir=self.run_dir)
             self._check_gate()
             if (notice := arrival_times_notice(self._config)) is not None:
