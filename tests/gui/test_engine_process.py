@@ -202,3 +202,17 @@ def test_a_start_that_takes_too_long_times_out_and_leaves_no_child(lab):
 def test_bad_arguments_are_refused_by_name(lab, kwargs, message):
     with pytest.raises(ValueError, match=message):
         EngineProcess(lab, **kwargs)
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="no CPU affinity here")
+@pytest.mark.parametrize("pin", ["cpu", "off"])
+def test_the_child_relays_on_the_engine_cpu(started, lab, pin):
+    # The child's main thread relays snapshots with the GIL: with the engine thread pinned it
+    # runs on the same CPU (the GIL would cross CPUs at every hand-over otherwise).
+    allowed = os.sched_getaffinity(0)
+    cpu = min(allowed)
+    engine = started(updated_config(lab, {"engine.pin_cpu": str(cpu) if pin == "cpu" else pin}))
+    wait_for(lambda: engine.snapshot().heralded >= 1)
+    assert os.sched_getaffinity(engine.pid) == ({cpu} if pin == "cpu" else allowed)
+    engine.stop(timeout_s=30.0)
+    assert engine.join(10.0) and engine.snapshot().state is EngineState.FINISHED
