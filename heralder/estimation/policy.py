@@ -8,6 +8,7 @@ reproduces every decision bit for bit.
 
 from __future__ import annotations
 
+import functools
 import math
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, NamedTuple
@@ -50,6 +51,11 @@ class PolicyDecision(NamedTuple):
     value: float
 
 
+#: Build a decision from its (stop, reason, value) without the named tuple's Python-level
+#: ``__new__`` (one call less on every decision).
+_decision = functools.partial(tuple.__new__, PolicyDecision)
+
+
 class Policy(ABC):
     """Apply the guard rails, then the rule of a subclass.
 
@@ -82,9 +88,9 @@ class Policy(ABC):
         if post.N != self.N:
             raise ValueError(f"post describes N={post.N}, this policy N={self.N}")
         if post.pulses < self.min_pulses:
-            return PolicyDecision(False, "min_pulses", float(post.pulses))
+            return _decision((False, "min_pulses", float(post.pulses)))
         if post.pulses >= self.max_pulses:
-            return PolicyDecision(True, "max_pulses", float(post.pulses))
+            return _decision((True, "max_pulses", float(post.pulses)))
         return self._rule(post)
 
     @abstractmethod
@@ -104,7 +110,7 @@ class FixedPulses(Policy):
         self.n_pulses = n_pulses
 
     def _rule(self, post: Posterior) -> PolicyDecision:
-        return PolicyDecision(post.pulses >= self.n_pulses, self.kind, float(post.pulses))
+        return _decision((post.pulses >= self.n_pulses, self.kind, float(post.pulses)))
 
 
 class _ThresholdPolicy(Policy):
@@ -122,7 +128,7 @@ class _ThresholdPolicy(Policy):
 
     def _rule(self, post: Posterior) -> PolicyDecision:
         value = self.figure(post)
-        return PolicyDecision(value >= self.threshold, self.kind, value)
+        return _decision((value >= self.threshold, self.kind, value))
 
 
 class PmaxThreshold(_ThresholdPolicy):
@@ -174,12 +180,12 @@ class ValueOfInformation(Policy):
     def _rule(self, post: Posterior) -> PolicyDecision:
         terms = post.voi_terms()
         if terms.f_ideal <= 0.0:  # S = 0 only: nothing left to learn
-            return PolicyDecision(True, self.kind, 0.0)
+            return _decision((True, self.kind, 0.0))
         survival = 1.0
         if self.log_survival_per_photon != 0.0:
             survival = math.exp(post.mean_photons_next() * self.log_survival_per_photon)
         gain = (terms.f_next * survival - terms.f_now) / terms.f_ideal
-        return PolicyDecision(gain <= self.cost, self.kind, gain)
+        return _decision((gain <= self.cost, self.kind, gain))
 
 
 def make_policy(policy_config: PolicyConfig, N: int, detector: DetectorModel) -> Policy:

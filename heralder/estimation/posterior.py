@@ -197,10 +197,11 @@ class Posterior:
         memoised likelihoods by count (cached per kind and shared by copies; both rebuilt when
         the support outgrows the efficiency table)."""
         kind = self.model.kind(self.pulses)
-        s_top = int(self._S[-1])
         entry = self._kernel_args.get(kind)
-        if entry is None or s_top >= entry[0][2].size:
-            entry = (self.model.kernel_args(self.pulses, s_top, self._log1m_rho,
+        # Only jumps widen the support: without them it stays within the prior's, which the
+        # tables built in __init__ cover, so the size check is skipped (once per pulse).
+        if entry is None or (self.jump_mode and self._S[-1] >= entry[0][2].size):
+            entry = (self.model.kernel_args(self.pulses, int(self._S[-1]), self._log1m_rho,
                                             self._log_rho_u, self.prune_nats, self.jump_mode),
                      {})
             self._kernel_args[kind] = entry
