@@ -28,8 +28,8 @@ from heralder.storage.tables import (
 
 __all__ = ["ShotLog"]
 
-_HERALD_FIELDS = ("shot", "map_s", "pmax", "qfi", "qfi_ideal", "pulses", "final_sign", "true_s",
-                  "reason")
+#: The herald's columns a HeraldSummary holds: the ``heralds`` table's, less the time it is logged.
+_HERALD_FIELDS = tuple(name for name in table_dtype("heralds").names if name != "t_s")
 
 
 def _row_struct() -> struct.Struct:
